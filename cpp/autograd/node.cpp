@@ -1,0 +1,185 @@
+// Node bookkeeping: saved tensors, wiring a node into the graph, the leaf accumulator, grad mode,
+// and destruction without recursion (see Note [Non-recursive node destruction]).
+#include "autograd/node.h"
+
+#include <atomic>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+
+namespace fastgrad {
+
+static thread_local bool t_grad_enabled = true;
+bool GradMode::is_enabled() { return t_grad_enabled; }
+void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
+
+static std::atomic<uint64_t> g_next_seq{0};
+
+Node::Node() : seq_nr_(g_next_seq.fetch_add(1, std::memory_order_relaxed)) {}
+
+// Note [Non-recursive node destruction]: a chain of 10^6 nodes would overflow the C stack if each
+// node's destructor destroyed the next one. Instead a node hands every node it owns exclusively
+// (through next edges or through saved inputs' grad_fn) to a thread-local list, and only the
+// outermost destructor empties that list, one node at a time.
+namespace {
+thread_local std::vector<std::shared_ptr<Node>> t_pending;
+thread_local bool t_draining = false;
+
+void steal(std::shared_ptr<Node>& fn) {
+  if (fn && fn.use_count() == 1) t_pending.push_back(std::move(fn));
+}
+}  // namespace
+
+Node::~Node() {
+  for (auto& e : next_edges_) steal(e.fn);
+  for (auto& s : saved_) {
+    if (s.tensor && s.tensor.use_count() == 1) steal(s.tensor->grad_fn_);
+  }
+  if (t_draining) return;
+  t_draining = true;
+  while (!t_pending.empty()) {
+    std::shared_ptr<Node> n = std::move(t_pending.back());
+    t_pending.pop_back();
+    n.reset();  // its destructor appends what it owned
+  }
+  t_draining = false;
+}
+
+void Node::release_saved() {
+  // Moving them out first keeps destruction non-recursive (the list drains in ~Node order).
+  std::vector<SavedTensor> dead;
+  dead.swap(saved_);
+  for (auto& s : dead) {
+    if (s.tensor && s.tensor.use_count() == 1) steal(s.tensor->grad_fn_);
+  }
+  dead.clear();
+  if (!t_draining) {
+    t_draining = true;
+    while (!t_pending.empty()) {
+      std::shared_ptr<Node> n = std::move(t_pending.back());
+      t_pending.pop_back();
+      n.reset();
+    }
+    t_draining = false;
+  }
+  released_ = true;
+}
+
+void Node::save(const Tensor& t, bool is_output) {
+  SavedTensor s;
+  s.saved_version = t ? t->version() : 0;
+  if (t && is_output) {
+    s.tensor = detach(t);
+    s.output_of = weak_from_this();
+    s.output_nr = t->output_nr_;
+    s.is_output = true;
+  } else {
+    s.tensor = t;
+  }
+  saved_.push_back(std::move(s));
+}
+
+Tensor Node::saved(size_t i) {
+  FG_RUNTIME_CHECK(!released_,
+                   "Trying to backward through the graph a second time (or to read saved tensors "
+                   "after they were freed) in ", name(),
+                   ". Saved tensors are freed after backward; pass retain_graph=True to the first "
+                   "backward if you need to backward twice.");
+  FG_ASSERT(i < saved_.size(), "saved tensor index out of range in ", name());
+  SavedTensor& s = saved_[i];
+  if (!s.is_output || !s.tensor) return s.tensor;
+  // An output: re-attach this node as its grad_fn so create_graph differentiates through it.
+  auto fn = s.output_of.lock();
+  if (!fn || !GradMode::is_enabled()) return s.tensor;
+  Tensor t = detach(s.tensor);
+  t->grad_fn_ = std::move(fn);
+  t->output_nr_ = s.output_nr;
+  t->requires_grad_ = true;
+  return t;
+}
+
+AccumulateGrad::AccumulateGrad(Tensor v) : variable(std::move(v)) {
+  input_meta_.push_back({variable->shape(), variable->dtype()});
+  output_meta_.push_back({variable->shape(), variable->dtype()});
+}
+
+std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
+  Tensor g = grads[0];
+  for (auto& h : variable->hooks_) {
+    Tensor r = h(g);
+    if (r) g = r;
+  }
+  if (!g) return {};
+  const bool build_graph = GradMode::is_enabled();
+  Tensor& acc = variable->grad_;
+  if (!acc) {
+    // Own the buffer unless a graph is being built through it. See Note [Grad buffer ownership].
+    if (build_graph) {
+      acc = g;
+    } else if (g.use_count() <= 2 && g->storage().use_count() == 1 && g->is_contiguous()) {
+      acc = detach(g);
+    } else {
+      acc = clone(detach(g));
+    }
+  } else if (build_graph) {
+    acc = add(acc, g);
+  } else {
+    AutoGradMode no_grad(false);
+    Tensor sum_ = add(acc, g);
+    copy_(acc, sum_);
+  }
+  return {};
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor* t : inputs)
+    if (*t && (*t)->requires_grad_) return true;
+  return false;
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const Tensor& t : inputs)
+    if (t && t->requires_grad_) return true;
+  return false;
+}
+
+Edge gradient_edge(const Tensor& t) {
+  if (!t) return {};
+  if (t->grad_fn_) return {t->grad_fn_, t->output_nr_};
+  if (!t->requires_grad_) return {};
+  auto acc = t->grad_accumulator_.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t);
+    t->grad_accumulator_ = acc;
+  }
+  return {acc, 0};
+}
+
+void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs) {
+  node->next_edges_.reserve(inputs.size());
+  node->input_meta_.reserve(inputs.size());
+  for (const Tensor& t : inputs) {
+    node->next_edges_.push_back(t && t->requires_grad_ ? gradient_edge(t) : Edge{});
+    node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()} : TensorMeta{{}, DType::Float32});
+  }
+  uint32_t nr = 0;
+  for (const Tensor& o : outputs) {
+    node->output_meta_.push_back({o->shape(), o->dtype()});
+    o->grad_fn_ = node;
+    o->output_nr_ = nr++;
+    o->requires_grad_ = true;
+  }
+}
+
+std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
+                                     const std::vector<Tensor>& outputs) {
+  if (!any_requires_grad(inputs)) return nullptr;
+  auto node = std::make_shared<FnNode>(name, rule);
+  set_history(node, inputs, outputs);
+  return node;
+}
+
+}  // namespace fastgrad

@@ -1,0 +1,113 @@
+// The graph: Node (one backward function), Edge {node, input_nr}, SavedTensor, AccumulateGrad
+// (the leaf sink) and FnNode (a node whose rule is a lambda written with differentiable ops).
+// The engine that runs nodes is in engine.cpp.
+#pragma once
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace fastgrad {
+
+struct Edge {
+  std::shared_ptr<Node> fn;
+  uint32_t input_nr = 0;
+  bool valid() const { return fn != nullptr; }
+};
+
+struct TensorMeta {
+  Shape shape;
+  DType dtype;
+};
+
+// Note [Saved tensors]: an input is saved as itself; an output is saved as a detached alias plus
+// a weak pointer to the node (a strong one would be a cycle node -> output -> grad_fn == node).
+// release_saved() drops them after backward unless retain_graph; unpacking after that raises.
+struct SavedTensor {
+  Tensor tensor;
+  std::weak_ptr<Node> output_of;
+  uint32_t output_nr = 0;
+  bool is_output = false;
+  int64_t saved_version = 0;
+};
+
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  Node();
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // grads[i] is the gradient of forward output i (never null: the engine fills zeros).
+  // Returns one gradient per forward input, in the output's broadcast shape or the input's shape
+  // (the engine reduces with sum_to); nullptr means "no gradient".
+  virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
+  virtual std::string name() const = 0;
+  virtual void release_saved();
+
+  bool needs_input_grad(size_t i) const { return i < next_edges_.size() && next_edges_[i].valid(); }
+  size_t num_outputs() const { return output_meta_.size(); }
+
+  // Saving for backward (see Note [Saved tensors]).
+  void save(const Tensor& t, bool is_output = false);
+  Tensor saved(size_t i);
+  size_t num_saved() const { return saved_.size(); }
+
+  std::vector<Edge> next_edges_;
+  std::vector<TensorMeta> input_meta_;
+  std::vector<TensorMeta> output_meta_;
+  // Hooks on the gradient of output `first` (Tensor.register_hook on a non-leaf), and outputs
+  // whose gradient is kept in .grad (retain_grad).
+  std::vector<std::pair<uint32_t, Hook>> pre_hooks_;
+  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_;
+  uint64_t seq_nr_;
+  bool released_ = false;
+
+ protected:
+  std::vector<SavedTensor> saved_;
+};
+
+// The sink of a leaf that requires grad: runs the leaf's hooks, then accumulates into .grad.
+class AccumulateGrad : public Node {
+ public:
+  explicit AccumulateGrad(Tensor variable);
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override;
+  std::string name() const override { return "AccumulateGrad"; }
+  Tensor variable;
+};
+
+class FnNode;
+using Rule = std::vector<Tensor> (*)(FnNode&, const std::vector<Tensor>&);
+
+// A node whose backward is a plain function of (node, output grads). Scalar parameters the rule
+// needs live in ints_/floats_ (set by the op), tensors in saved_.
+class FnNode : public Node {
+ public:
+  FnNode(const char* name, Rule rule) : name_(name), rule_(rule) {}
+  std::vector<Tensor> apply(std::vector<Tensor>& grads) override { return rule_(*this, grads); }
+  std::string name() const override { return name_; }
+  std::vector<int64_t> ints_;
+  std::vector<double> floats_;
+  Shape shape_;
+
+ private:
+  const char* name_;
+  Rule rule_;
+};
+
+// True when grad mode is on and any input requires grad.
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+// The edge a gradient for `t` flows into: its grad_fn, or its leaf accumulator, or invalid.
+Edge gradient_edge(const Tensor& t);
+// Connects `node` to `inputs` (next edges and metadata) and makes it the grad_fn of `outputs`.
+void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs);
+
+// Convenience for ops: returns a FnNode wired to inputs/outputs when grad is needed, else null.
+std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
+                                     const std::vector<Tensor>& outputs);
+
+}  // namespace fastgrad

@@ -1,0 +1,91 @@
+// Every differentiable op of the C++ backend. Each records a node when grad mode is on and an
+// input requires grad; each derivative rule is written with these same functions, so a backward
+// pass run with create_graph=True is itself differentiable. Binary ops take equal dtypes (the
+// Python layer promotes) and broadcast like NumPy. Definitions live in ops_<family>.cpp.
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "autograd/node.h"
+
+namespace fastgrad {
+
+// ops_elementwise.cpp ---------------------------------------------------------------------------
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);  // no gradient
+Tensor sin(const Tensor& x);
+Tensor cos(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+// Fused backward kernels, themselves differentiable: g * (y > 0), g * y * (1 - y), g * (1 - y^2).
+Tensor relu_backward(const Tensor& g, const Tensor& y);
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y);
+Tensor tanh_backward(const Tensor& g, const Tensor& y);
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// Comparisons return bool tensors and have no gradient.
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& x);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+Tensor to_dtype(const Tensor& x, DType dtype);
+Tensor scalar_tensor(double value, DType dtype);  // 0-d
+Tensor full(const Shape& shape, double value, DType dtype);
+Tensor zeros_like(const Tensor& x);
+Tensor clone(const Tensor& x);  // contiguous copy, differentiable
+
+// ops_reduce.cpp ---------------------------------------------------------------------------------
+// dims are normalised (negative allowed); empty dims = all dims.
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim);
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim);
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Sums a gradient of a broadcast shape down to `shape` (the engine's reduction for broadcasting).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ops_shape.cpp ----------------------------------------------------------------------------------
+Tensor reshape(const Tensor& x, const Shape& shape);  // a view when possible; -1 allowed
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  // a view
+Tensor expand(const Tensor& x, const Shape& shape);  // a view (stride 0); -1 keeps a dim
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, int64_t step);  // a view
+Tensor contiguous(const Tensor& x);
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+// Gradient of slice: zeros of `shape` with g written into the slice.
+Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start,
+                      int64_t stop, int64_t step);
+
+// ops_index.cpp ----------------------------------------------------------------------------------
+// take: out[i...] = x.flat[pos[i...]] (pos int64, any shape; x read in logical C order).
+Tensor take(const Tensor& x, const Tensor& pos);
+// put_add: zeros(shape) with src.flat accumulated at pos (the gradient of take).
+Tensor put_add(const Tensor& src, const Tensor& pos, const Shape& shape);
+
+// ops_matmul.cpp ---------------------------------------------------------------------------------
+// a (..., M, K) @ b (..., K, N) -> (..., M, N), batch dims broadcast; both at least 2-D.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ops_inplace.cpp (no autograd: used under no_grad by optimizers and initialisation) -----------
+void copy_(const Tensor& dst, const Tensor& src);  // broadcast src to dst, casting dtype
+void fill_(const Tensor& dst, double value);
+void put_(const Tensor& dst, const Tensor& pos, const Tensor& src);  // dst.flat[pos] = src
+
+}  // namespace fastgrad

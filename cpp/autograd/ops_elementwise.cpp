@@ -1,0 +1,415 @@
+// Elementwise ops: forward (a map over tensor/map.h) and derivative rule side by side. Rules are
+// vector-Jacobian products written with these same differentiable ops (so create_graph works);
+// the fused backward ops (relu/sigmoid/tanh_backward) are ops with rules of their own.
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "tensor/map.h"
+
+namespace fastgrad {
+namespace {
+
+using Grads = std::vector<Tensor>;
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  FG_TYPE_CHECK(a->dtype() == b->dtype(), op, ": dtypes ", dtype_name(a->dtype()), " and ",
+                dtype_name(b->dtype()), " differ");
+}
+
+void check_float(const char* op, const Tensor& x) {
+  FG_TYPE_CHECK(is_floating(x->dtype()), op, ": expected a floating-point tensor, got ",
+                dtype_name(x->dtype()));
+}
+
+template <class F>
+Tensor float_unary(const char* op, const Tensor& x, F f) {
+  check_float(op, x);
+  Tensor out;
+  FG_DISPATCH_FLOAT(x->dtype(), op, T, out = map1<T, T>(x, x->dtype(), [&](T v) { return f(v); }));
+  return out;
+}
+
+template <class F>
+Tensor float_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
+  check_same_dtype(op, a, b);
+  check_float(op, a);
+  Tensor out;
+  FG_DISPATCH_FLOAT(a->dtype(), op, T,
+                    out = map2<T, T>(op, a, b, a->dtype(), [&](T x, T y) { return f(x, y); }));
+  return out;
+}
+
+template <class F>
+Tensor numeric_binary(const char* op, const Tensor& a, const Tensor& b, F f) {
+  check_same_dtype(op, a, b);
+  Tensor out;
+  FG_DISPATCH_NUMERIC(a->dtype(), op, T,
+                      out = map2<T, T>(op, a, b, a->dtype(), [&](T x, T y) { return f(x, y); }));
+  return out;
+}
+
+template <class F>
+Tensor compare(const char* op, const Tensor& a, const Tensor& b, F f) {
+  check_same_dtype(op, a, b);
+  Tensor out;
+  FG_DISPATCH_ALL(a->dtype(), T,
+                  out = map2<T, bool>(op, a, b, DType::Bool, [&](T x, T y) { return f(x, y); }));
+  return out;
+}
+
+Tensor zeros_of(const Tensor& like) { return full(like->shape(), 0.0, like->dtype()); }
+Tensor scalar_like(double v, const Tensor& like) { return scalar_tensor(v, like->dtype()); }
+
+// Rules: one function per op, named <op>_rule; grads[0] is the output gradient.
+Grads neg_rule(FnNode& n, const Grads& g) { return {neg(g[0])}; }
+Grads exp_rule(FnNode& n, const Grads& g) { return {mul(g[0], n.saved(0))}; }
+Grads log_rule(FnNode& n, const Grads& g) { return {div(g[0], n.saved(0))}; }
+Grads sqrt_rule(FnNode& n, const Grads& g) {
+  Tensor y = n.saved(0);
+  return {div(g[0], mul(y, scalar_like(2.0, y)))};
+}
+Grads abs_rule(FnNode& n, const Grads& g) { return {mul(g[0], sign(n.saved(0)))}; }
+Grads sin_rule(FnNode& n, const Grads& g) { return {mul(g[0], cos(n.saved(0)))}; }
+Grads cos_rule(FnNode& n, const Grads& g) { return {neg(mul(g[0], sin(n.saved(0))))}; }
+Grads tanh_rule(FnNode& n, const Grads& g) { return {tanh_backward(g[0], n.saved(0))}; }
+Grads sigmoid_rule(FnNode& n, const Grads& g) { return {sigmoid_backward(g[0], n.saved(0))}; }
+Grads relu_rule(FnNode& n, const Grads& g) { return {relu_backward(g[0], n.saved(0))}; }
+
+Grads relu_backward_rule(FnNode& n, const Grads& g) {
+  return {relu_backward(g[0], n.saved(1)), nullptr};
+}
+Grads sigmoid_backward_rule(FnNode& n, const Grads& g) {
+  Tensor go = n.saved(0), y = n.saved(1);
+  Tensor dg = n.needs_input_grad(0) ? sigmoid_backward(g[0], y) : nullptr;
+  Tensor dy;
+  if (n.needs_input_grad(1)) {
+    dy = mul(mul(g[0], go), sub(scalar_like(1.0, y), mul(scalar_like(2.0, y), y)));
+  }
+  return {dg, dy};
+}
+Grads tanh_backward_rule(FnNode& n, const Grads& g) {
+  Tensor go = n.saved(0), y = n.saved(1);
+  Tensor dg = n.needs_input_grad(0) ? tanh_backward(g[0], y) : nullptr;
+  Tensor dy = n.needs_input_grad(1) ? mul(mul(g[0], go), mul(scalar_like(-2.0, y), y)) : nullptr;
+  return {dg, dy};
+}
+
+Grads add_rule(FnNode& n, const Grads& g) { return {g[0], g[0]}; }
+Grads sub_rule(FnNode& n, const Grads& g) {
+  return {g[0], n.needs_input_grad(1) ? neg(g[0]) : nullptr};
+}
+Grads mul_rule(FnNode& n, const Grads& g) {
+  return {n.needs_input_grad(0) ? mul(g[0], n.saved(1)) : nullptr,
+          n.needs_input_grad(1) ? mul(g[0], n.saved(0)) : nullptr};
+}
+Grads div_rule(FnNode& n, const Grads& g) {
+  Tensor a = n.saved(0), b = n.saved(1);
+  Tensor da = n.needs_input_grad(0) ? div(g[0], b) : nullptr;
+  Tensor db = n.needs_input_grad(1) ? neg(div(mul(g[0], a), mul(b, b))) : nullptr;
+  return {da, db};
+}
+Grads pow_rule(FnNode& n, const Grads& g) {
+  Tensor a = n.saved(0), b = n.saved(1);
+  Tensor da, db;
+  if (n.needs_input_grad(0)) da = mul(g[0], mul(b, pow(a, sub(b, scalar_like(1.0, b)))));
+  if (n.needs_input_grad(1)) {
+    // d/db a^b = a^b log a; defined as 0 where a == 0 (as PyTorch does for b >= 0).
+    Tensor y = n.saved(2);
+    Tensor safe_log = log(where(eq(a, zeros_of(a)), full(a->shape(), 1.0, a->dtype()), a));
+    db = mul(g[0], mul(y, safe_log));
+  }
+  return {da, db};
+}
+// maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
+Grads select_rule(FnNode& n, const Grads& g, bool is_max) {
+  Tensor a = n.saved(0), b = n.saved(1);
+  Tensor half = scalar_like(0.5, g[0]);
+  Tensor zero = scalar_like(0.0, g[0]);
+  Tensor tie = eq(a, b);
+  Tensor a_wins = is_max ? gt(a, b) : lt(a, b);
+  Tensor b_wins = is_max ? lt(a, b) : gt(a, b);
+  Tensor ghalf = mul(g[0], half);
+  Tensor da, db;
+  if (n.needs_input_grad(0)) da = where(a_wins, g[0], where(tie, ghalf, zero));
+  if (n.needs_input_grad(1)) db = where(b_wins, g[0], where(tie, ghalf, zero));
+  return {da, db};
+}
+Grads maximum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, true); }
+Grads minimum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, false); }
+
+Grads where_rule(FnNode& n, const Grads& g) {
+  Tensor c = n.saved(0);
+  Tensor zero = scalar_like(0.0, g[0]);
+  return {nullptr, n.needs_input_grad(1) ? where(c, g[0], zero) : nullptr,
+          n.needs_input_grad(2) ? where(c, zero, g[0]) : nullptr};
+}
+Grads clamp_rule(FnNode& n, const Grads& g) {
+  // floats_ = {has_lo, lo, has_hi, hi}; the gradient passes where lo <= x <= hi.
+  Tensor x = n.saved(0);
+  Tensor zero = scalar_like(0.0, g[0]);
+  Tensor r = g[0];
+  if (n.floats_[0] != 0.0) r = where(lt(x, scalar_like(n.floats_[1], x)), zero, r);
+  if (n.floats_[2] != 0.0) r = where(gt(x, scalar_like(n.floats_[3], x)), zero, r);
+  return {r};
+}
+Grads to_dtype_rule(FnNode& n, const Grads& g) {
+  return {to_dtype(g[0], n.input_meta_[0].dtype)};
+}
+Grads identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
+
+}  // namespace
+
+// --- unary ---------------------------------------------------------------------------------------
+#define FG_FLOAT_UNARY(NAME, EXPR, SAVE_OUTPUT)                                          \
+  Tensor NAME(const Tensor& x) {                                                         \
+    Tensor out = float_unary(#NAME, x, [](auto v) { return EXPR; });                     \
+    if (auto n = make_fn_node(#NAME "Backward", NAME##_rule, {x}, {out})) {              \
+      if (SAVE_OUTPUT) n->save(out, true); else n->save(x);                              \
+    }                                                                                    \
+    return out;                                                                          \
+  }
+
+FG_FLOAT_UNARY(exp, std::exp(v), true)
+FG_FLOAT_UNARY(log, std::log(v), false)
+FG_FLOAT_UNARY(sqrt, std::sqrt(v), true)
+FG_FLOAT_UNARY(sin, std::sin(v), false)
+FG_FLOAT_UNARY(cos, std::cos(v), false)
+FG_FLOAT_UNARY(tanh, std::tanh(v), true)
+FG_FLOAT_UNARY(sigmoid, decltype(v)(1) / (decltype(v)(1) + std::exp(-v)), true)
+FG_FLOAT_UNARY(relu, v > decltype(v)(0) ? v : decltype(v)(0), true)
+#undef FG_FLOAT_UNARY
+
+Tensor neg(const Tensor& x) {
+  Tensor out;
+  FG_DISPATCH_NUMERIC(x->dtype(), "neg", T, out = map1<T, T>(x, x->dtype(), [](T v) { return -v; }));
+  make_fn_node("NegBackward", neg_rule, {x}, {out});
+  return out;
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor out;
+  FG_DISPATCH_NUMERIC(x->dtype(), "abs", T,
+                      out = map1<T, T>(x, x->dtype(), [](T v) { return v < T(0) ? -v : v; }));
+  if (auto n = make_fn_node("AbsBackward", abs_rule, {x}, {out})) n->save(x);
+  return out;
+}
+
+Tensor sign(const Tensor& x) {
+  Tensor out;
+  FG_DISPATCH_NUMERIC(x->dtype(), "sign", T, out = map1<T, T>(x, x->dtype(), [](T v) {
+                        return static_cast<T>((v > T(0)) - (v < T(0)));
+                      }));
+  return out;
+}
+
+Tensor logical_not(const Tensor& x) {
+  FG_TYPE_CHECK(x->dtype() == DType::Bool, "logical_not: expected a bool tensor, got ",
+                dtype_name(x->dtype()));
+  return map1<bool, bool>(x, DType::Bool, [](bool v) { return !v; });
+}
+
+// --- fused backward ops --------------------------------------------------------------------------
+Tensor relu_backward(const Tensor& g, const Tensor& y) {
+  Tensor out = float_binary("relu_backward", g, y, [](auto gv, auto yv) {
+    return yv > decltype(yv)(0) ? gv : decltype(gv)(0);
+  });
+  if (auto n = make_fn_node("ReluBackwardBackward", relu_backward_rule, {g, y}, {out})) {
+    n->save(g);
+    n->save(y);
+  }
+  return out;
+}
+
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+  Tensor out = float_binary("sigmoid_backward", g, y, [](auto gv, auto yv) {
+    return gv * yv * (decltype(yv)(1) - yv);
+  });
+  if (auto n = make_fn_node("SigmoidBackwardBackward", sigmoid_backward_rule, {g, y}, {out})) {
+    n->save(g);
+    n->save(y);
+  }
+  return out;
+}
+
+Tensor tanh_backward(const Tensor& g, const Tensor& y) {
+  Tensor out = float_binary("tanh_backward", g, y, [](auto gv, auto yv) {
+    return gv * (decltype(yv)(1) - yv * yv);
+  });
+  if (auto n = make_fn_node("TanhBackwardBackward", tanh_backward_rule, {g, y}, {out})) {
+    n->save(g);
+    n->save(y);
+  }
+  return out;
+}
+
+// --- binary --------------------------------------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out;
+  if (a->dtype() == DType::Bool && b->dtype() == DType::Bool) {
+    out = map2<bool, bool>("add", a, b, DType::Bool, [](bool x, bool y) { return x || y; });
+  } else {
+    out = numeric_binary("add", a, b, [](auto x, auto y) { return x + y; });
+  }
+  make_fn_node("AddBackward", add_rule, {a, b}, {out});
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = numeric_binary("sub", a, b, [](auto x, auto y) { return x - y; });
+  make_fn_node("SubBackward", sub_rule, {a, b}, {out});
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out;
+  if (a->dtype() == DType::Bool && b->dtype() == DType::Bool) {
+    out = map2<bool, bool>("mul", a, b, DType::Bool, [](bool x, bool y) { return x && y; });
+  } else {
+    out = numeric_binary("mul", a, b, [](auto x, auto y) { return x * y; });
+  }
+  if (auto n = make_fn_node("MulBackward", mul_rule, {a, b}, {out})) {
+    n->save(a);
+    n->save(b);
+  }
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = float_binary("div", a, b, [](auto x, auto y) { return x / y; });
+  if (auto n = make_fn_node("DivBackward", div_rule, {a, b}, {out})) {
+    n->save(a);
+    n->save(b);
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor out = float_binary("pow", a, b, [](auto x, auto y) { return std::pow(x, y); });
+  if (auto n = make_fn_node("PowBackward", pow_rule, {a, b}, {out})) {
+    n->save(a);
+    n->save(b);
+    n->save(out, true);
+  }
+  return out;
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor out = numeric_binary("maximum", a, b, [](auto x, auto y) {
+    return (x != x) ? x : (x > y ? x : y);  // NaN propagates as in NumPy
+  });
+  if (auto n = make_fn_node("MaximumBackward", maximum_rule, {a, b}, {out})) {
+    n->save(a);
+    n->save(b);
+  }
+  return out;
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor out = numeric_binary("minimum", a, b, [](auto x, auto y) {
+    return (x != x) ? x : (x < y ? x : y);
+  });
+  if (auto n = make_fn_node("MinimumBackward", minimum_rule, {a, b}, {out})) {
+    n->save(a);
+    n->save(b);
+  }
+  return out;
+}
+
+Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](auto x, auto y) { return x < y; }); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](auto x, auto y) { return x <= y; }); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, [](auto x, auto y) { return x > y; }); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](auto x, auto y) { return x >= y; }); }
+Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, [](auto x, auto y) { return x == y; }); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, [](auto x, auto y) { return x != y; }); }
+
+Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) {
+  FG_TYPE_CHECK(c->dtype() == DType::Bool, "where: condition must be a bool tensor, got ",
+                dtype_name(c->dtype()));
+  check_same_dtype("where", a, b);
+  Tensor out;
+  FG_DISPATCH_ALL(a->dtype(), T,
+                  out = map3<bool, T, T>("where", c, a, b, a->dtype(),
+                                         [](bool p, T x, T y) { return p ? x : y; }));
+  if (auto n = make_fn_node("WhereBackward", where_rule, {c, a, b}, {out})) n->save(c);
+  return out;
+}
+
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  Tensor out;
+  const bool has_lo = lo.has_value(), has_hi = hi.has_value();
+  const double l = lo.value_or(0.0), h = hi.value_or(0.0);
+  FG_DISPATCH_NUMERIC(x->dtype(), "clamp", T, out = map1<T, T>(x, x->dtype(), [=](T v) {
+                        if (has_lo && v < static_cast<T>(l)) v = static_cast<T>(l);
+                        if (has_hi && v > static_cast<T>(h)) v = static_cast<T>(h);
+                        return v;
+                      }));
+  if (auto n = make_fn_node("ClampBackward", clamp_rule, {x}, {out})) {
+    n->save(x);
+    n->floats_ = {has_lo ? 1.0 : 0.0, l, has_hi ? 1.0 : 0.0, h};
+  }
+  return out;
+}
+
+// --- dtype, creation, copies ---------------------------------------------------------------------
+template <class To>
+static Tensor cast_to(const Tensor& x, DType d) {
+  Tensor out;
+  FG_DISPATCH_ALL(x->dtype(), From,
+                  out = map1<From, To>(x, d, [](From v) { return static_cast<To>(v); }));
+  return out;
+}
+
+Tensor to_dtype(const Tensor& x, DType d) {
+  if (x->dtype() == d) return x;
+  Tensor out;
+  FG_DISPATCH_ALL(d, To, out = cast_to<To>(x, d));
+  if (is_floating(x->dtype()) && is_floating(d)) {
+    make_fn_node("ToDtypeBackward", to_dtype_rule, {x}, {out});
+  }
+  return out;
+}
+
+Tensor full(const Shape& shape, double value, DType d) {
+  Tensor out = empty(shape, d);
+  FG_DISPATCH_ALL(d, T, {
+    T v = static_cast<T>(value);
+    T* p = out->data<T>();
+    for (int64_t i = 0, n = out->numel(); i < n; ++i) p[i] = v;
+  });
+  return out;
+}
+
+Tensor scalar_tensor(double value, DType d) { return full({}, value, d); }
+
+Tensor zeros_like(const Tensor& x) { return full(x->shape(), 0.0, x->dtype()); }
+
+Tensor clone(const Tensor& x) {
+  Tensor out;
+  FG_DISPATCH_ALL(x->dtype(), T, out = map1<T, T>(x, x->dtype(), [](T v) { return v; }));
+  make_fn_node("CloneBackward", identity_rule, {x}, {out});
+  return out;
+}
+
+Tensor contiguous(const Tensor& x) { return x->is_contiguous() ? x : clone(x); }
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  Shape shape = dst->shape();
+  Shape b = broadcast_shapes("copy_", shape, src->shape());
+  FG_CHECK(b == shape, "copy_: cannot broadcast a tensor of shape ", src->shape(),
+           " into one of shape ", shape);
+  std::array<Shape, 2> st{dst->strides(), broadcast_strides(src->shape(), src->strides(), shape)};
+  FG_DISPATCH_ALL(dst->dtype(), To, {
+    To* pd = dst->data<To>();
+    FG_DISPATCH_ALL(src->dtype(), From, {
+      const From* ps = src->data<From>();
+      for_each_row<2>(shape, st, [&](const std::array<int64_t, 2>& off, int64_t n,
+                                     const std::array<int64_t, 2>& s) {
+        for (int64_t i = 0; i < n; ++i)
+          pd[off[0] + i * s[0]] = static_cast<To>(ps[off[1] + i * s[1]]);
+      });
+    });
+  });
+}
+
+}  // namespace fastgrad

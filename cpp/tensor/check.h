@@ -1,0 +1,50 @@
+// Error helpers. User errors name the op and the shapes and map to Python exception types:
+// FG_CHECK -> ValueError, FG_TYPE_ERROR -> TypeError, FG_INDEX_CHECK -> IndexError,
+// FG_RUNTIME_CHECK -> RuntimeError. FG_ASSERT is for our own bugs (file:line, RuntimeError).
+// Nothing here may be called inside an OpenMP parallel region.
+#pragma once
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fastgrad {
+
+struct TypeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+using Shape = std::vector<int64_t>;
+
+inline std::ostream& operator<<(std::ostream& os, const Shape& s) {
+  os << "(";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  if (s.size() == 1) os << ",";
+  return os << ")";
+}
+
+template <class... Args>
+std::string str_cat(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+}  // namespace fastgrad
+
+#define FG_CHECK(cond, ...) \
+  do { if (!(cond)) throw std::invalid_argument(::fastgrad::str_cat(__VA_ARGS__)); } while (0)
+#define FG_TYPE_ERROR(...) throw ::fastgrad::TypeError(::fastgrad::str_cat(__VA_ARGS__))
+#define FG_TYPE_CHECK(cond, ...) \
+  do { if (!(cond)) FG_TYPE_ERROR(__VA_ARGS__); } while (0)
+#define FG_INDEX_CHECK(cond, ...) \
+  do { if (!(cond)) throw std::out_of_range(::fastgrad::str_cat(__VA_ARGS__)); } while (0)
+#define FG_RUNTIME_CHECK(cond, ...) \
+  do { if (!(cond)) throw std::runtime_error(::fastgrad::str_cat(__VA_ARGS__)); } while (0)
+#define FG_ASSERT(cond, ...)                                                              \
+  do {                                                                                    \
+    if (!(cond))                                                                          \
+      throw std::logic_error(::fastgrad::str_cat(__FILE__, ":", __LINE__,                 \
+                                                 ": internal error: ", __VA_ARGS__));     \
+  } while (0)

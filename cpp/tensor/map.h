@@ -1,0 +1,86 @@
+// Tensor-level elementwise maps built on for_each_row: unary, binary (NumPy broadcasting) and
+// ternary. Outputs are fresh contiguous tensors. The functor sees scalars only, so the compiler
+// vectorises the unit-stride inner loop. No autograd here.
+#pragma once
+#include "tensor/iter.h"
+#include "tensor/tensor.h"
+
+namespace fastgrad {
+
+// out[i] = f(x[i]) with x of type Tin, out of dtype `out_dtype` (type Tout).
+template <class Tin, class Tout, class F>
+Tensor map1(const Tensor& x, DType out_dtype, F f) {
+  Tensor out = empty(x->shape(), out_dtype);
+  const Tin* px = x->data<Tin>();
+  Tout* po = out->data<Tout>();
+  std::array<Shape, 2> st{contiguous_strides(x->shape()), x->strides()};
+  for_each_row<2>(x->shape(), st, [&](const std::array<int64_t, 2>& off, int64_t n,
+                                      const std::array<int64_t, 2>& s) {
+    Tout* o = po + off[0];
+    const Tin* a = px + off[1];
+    if (s[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i * s[1]]);
+    }
+  });
+  return out;
+}
+
+// out = f(a, b) broadcast; a and b of type T, out of type Tout.
+template <class T, class Tout, class F>
+Tensor map2(const char* op, const Tensor& a, const Tensor& b, DType out_dtype, F f) {
+  Shape shape = broadcast_shapes(op, a->shape(), b->shape());
+  Tensor out = empty(shape, out_dtype);
+  const T* pa = a->data<T>();
+  const T* pb = b->data<T>();
+  Tout* po = out->data<Tout>();
+  std::array<Shape, 3> st{contiguous_strides(shape),
+                          broadcast_strides(a->shape(), a->strides(), shape),
+                          broadcast_strides(b->shape(), b->strides(), shape)};
+  for_each_row<3>(shape, st, [&](const std::array<int64_t, 3>& off, int64_t n,
+                                 const std::array<int64_t, 3>& s) {
+    Tout* o = po + off[0];
+    const T* x = pa + off[1];
+    const T* y = pb + off[2];
+    if (s[1] == 1 && s[2] == 1) {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+    } else if (s[1] == 1 && s[2] == 0) {
+      const T yv = *y;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+    } else if (s[1] == 0 && s[2] == 1) {
+      const T xv = *x;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]]);
+    }
+  });
+  return out;
+}
+
+// out = f(c, a, b) broadcast over three operands of types C, T, T.
+template <class C, class T, class Tout, class F>
+Tensor map3(const char* op, const Tensor& c, const Tensor& a, const Tensor& b, DType out_dtype,
+            F f) {
+  Shape shape = broadcast_shapes(op, broadcast_shapes(op, c->shape(), a->shape()), b->shape());
+  Tensor out = empty(shape, out_dtype);
+  const C* pc = c->data<C>();
+  const T* pa = a->data<T>();
+  const T* pb = b->data<T>();
+  Tout* po = out->data<Tout>();
+  std::array<Shape, 4> st{contiguous_strides(shape),
+                          broadcast_strides(c->shape(), c->strides(), shape),
+                          broadcast_strides(a->shape(), a->strides(), shape),
+                          broadcast_strides(b->shape(), b->strides(), shape)};
+  for_each_row<4>(shape, st, [&](const std::array<int64_t, 4>& off, int64_t n,
+                                 const std::array<int64_t, 4>& s) {
+    for (int64_t i = 0; i < n; ++i)
+      po[off[0] + i] = f(pc[off[1] + i * s[1]], pa[off[2] + i * s[2]], pb[off[3] + i * s[3]]);
+  });
+  return out;
+}
+
+// Writes src (broadcast to dst's shape, cast to dst's dtype) into dst's memory, in place.
+void copy_into(const Tensor& dst, const Tensor& src);
+
+}  // namespace fastgrad

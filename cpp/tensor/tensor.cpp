@@ -1,0 +1,96 @@
+// Storage allocation and TensorImpl geometry. No kernels and no autograd logic here.
+#include "tensor/tensor.h"
+
+#include <cstdlib>
+#include <limits>
+#include <new>
+
+#include "tensor/iter.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace fastgrad {
+
+static int initial_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+static std::atomic<int> g_num_threads{initial_threads()};
+int num_threads() { return g_num_threads.load(std::memory_order_relaxed); }
+void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n); }
+
+std::shared_ptr<Storage> allocate_storage(int64_t nbytes) {
+  auto s = std::make_shared<Storage>();
+  size_t n = static_cast<size_t>(nbytes < 64 ? 64 : (nbytes + 63) / 64 * 64);
+  void* p = std::aligned_alloc(64, n);
+  if (!p) throw std::bad_alloc();
+  s->holder = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  s->data = p;
+  s->nbytes = nbytes;
+  return s;
+}
+
+int64_t shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    FG_CHECK(d >= 0, "negative dimension in shape ", shape);
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) throw std::bad_alloc();
+    n *= d;
+  }
+  return n;
+}
+
+Shape contiguous_strides(const Shape& shape) {
+  Shape st(shape.size());
+  int64_t s = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    st[i] = s;
+    s *= shape[i] > 0 ? shape[i] : 1;
+  }
+  return st;
+}
+
+static bool compute_contiguous(const Shape& shape, const Shape& strides) {
+  int64_t expected = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 1) continue;
+    if (shape[i] == 0) return true;
+    if (strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape,
+                       Shape strides, DType dtype)
+    : storage_(std::move(storage)),
+      offset_(offset),
+      shape_(std::move(shape)),
+      strides_(std::move(strides)),
+      dtype_(dtype) {
+  numel_ = shape_numel(shape_);
+  contiguous_ = compute_contiguous(shape_, strides_);
+}
+
+Tensor empty(const Shape& shape, DType dtype) {
+  int64_t n = shape_numel(shape);
+  if (n > std::numeric_limits<int64_t>::max() / 8) throw std::bad_alloc();
+  auto st = allocate_storage(n * static_cast<int64_t>(itemsize(dtype)));
+  return std::make_shared<TensorImpl>(std::move(st), 0, shape, contiguous_strides(shape), dtype);
+}
+
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+  return std::make_shared<TensorImpl>(base->storage(), offset, std::move(shape),
+                                      std::move(strides), base->dtype());
+}
+
+Tensor detach(const Tensor& t) {
+  return std::make_shared<TensorImpl>(t->storage(), t->offset(), t->shape(), t->strides(),
+                                      t->dtype());
+}
+
+}  // namespace fastgrad

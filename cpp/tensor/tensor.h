@@ -1,0 +1,84 @@
+// Storage (aligned, refcounted, may borrow foreign memory such as a NumPy array) and TensorImpl
+// (shape, strides in elements, dtype, offset, plus autograd metadata). A Tensor is a
+// shared_ptr<TensorImpl>; nullptr stands for "undefined" (no gradient). No math here.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "tensor/check.h"
+#include "tensor/dtype.h"
+
+namespace fastgrad {
+
+class Node;
+class AccumulateGrad;
+class TensorImpl;
+using Tensor = std::shared_ptr<TensorImpl>;
+using Hook = std::function<Tensor(const Tensor&)>;  // returns nullptr to keep the gradient
+
+struct Storage {
+  std::shared_ptr<void> holder;  // owns the memory (aligned buffer or a foreign owner)
+  void* data = nullptr;
+  int64_t nbytes = 0;
+  // Note [Version counter]: shared by every view of this storage; in-place ops bump it.
+  std::atomic<int64_t> version{0};
+};
+
+// Allocates `nbytes` of 64-byte aligned memory; throws std::bad_alloc (MemoryError) on failure.
+std::shared_ptr<Storage> allocate_storage(int64_t nbytes);
+
+int64_t shape_numel(const Shape& shape);
+Shape contiguous_strides(const Shape& shape);
+
+class TensorImpl {
+ public:
+  TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, Shape strides,
+             DType dtype);
+
+  // Data.
+  const Shape& shape() const { return shape_; }
+  const Shape& strides() const { return strides_; }
+  int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t numel() const { return numel_; }
+  DType dtype() const { return dtype_; }
+  int64_t offset() const { return offset_; }
+  bool is_contiguous() const { return contiguous_; }
+  const std::shared_ptr<Storage>& storage() const { return storage_; }
+  char* raw() const { return static_cast<char*>(storage_->data) + offset_ * itemsize(dtype_); }
+  template <class T> T* data() const { return reinterpret_cast<T*>(raw()); }
+  int64_t version() const { return storage_->version.load(); }
+  void bump_version() { storage_->version.fetch_add(1); }
+
+  // Autograd metadata. A tensor requires grad if it is a leaf with requires_grad_ set, or if it
+  // has a grad_fn (then requires_grad_ is set too).
+  bool requires_grad_ = false;
+  bool retains_grad_ = false;
+  std::shared_ptr<Node> grad_fn_;
+  uint32_t output_nr_ = 0;
+  Tensor grad_;
+  std::weak_ptr<AccumulateGrad> grad_accumulator_;
+  std::vector<Hook> hooks_;  // leaf hooks; a non-leaf's hooks live on its grad_fn
+
+  bool requires_grad() const { return requires_grad_; }
+  bool is_leaf() const { return grad_fn_ == nullptr; }
+
+ private:
+  std::shared_ptr<Storage> storage_;
+  int64_t offset_;
+  Shape shape_, strides_;
+  DType dtype_;
+  int64_t numel_;
+  bool contiguous_;
+};
+
+// A fresh contiguous tensor (memory not initialised).
+Tensor empty(const Shape& shape, DType dtype);
+// A view of `base`'s memory with new geometry; no autograd metadata.
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset);
+// Same memory, no autograd metadata (Tensor.detach()).
+Tensor detach(const Tensor& t);
+
+}  // namespace fastgrad
