@@ -15,7 +15,12 @@ void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
 static std::atomic<uint64_t> g_next_seq{0};
 
-Node::Node() : seq_nr_(g_next_seq.fetch_add(1, std::memory_order_relaxed)) {}
+static std::atomic<int64_t> g_live_nodes{0};
+int64_t Node::live_count() { return g_live_nodes.load(); }
+
+Node::Node() : seq_nr_(g_next_seq.fetch_add(1, std::memory_order_relaxed)) {
+  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
+}
 
 // Note [Non-recursive node destruction]: a chain of 10^6 nodes would overflow the C stack if each
 // node's destructor destroyed the next one. Instead a node hands every node it owns exclusively
@@ -31,6 +36,7 @@ void steal(std::shared_ptr<Node>& fn) {
 }  // namespace
 
 Node::~Node() {
+  g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
   for (auto& e : next_edges_) steal(e.fn);
   for (auto& s : saved_) {
     if (s.tensor && s.tensor.use_count() == 1) steal(s.tensor->grad_fn_);

@@ -47,6 +47,7 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual std::string name() const = 0;
   virtual void release_saved();
 
+  static int64_t live_count();  // nodes alive in the process (leak tests)
   bool needs_input_grad(size_t i) const { return i < next_edges_.size() && next_edges_[i].valid(); }
   size_t num_outputs() const { return output_meta_.size(); }
 

@@ -161,23 +161,23 @@ Grads identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
 }  // namespace
 
 // --- unary ---------------------------------------------------------------------------------------
-#define FG_FLOAT_UNARY(NAME, EXPR, SAVE_OUTPUT)                                          \
+#define FG_FLOAT_UNARY(NAME, NODE, EXPR, SAVE_OUTPUT)                                    \
   Tensor NAME(const Tensor& x) {                                                         \
     Tensor out = float_unary(#NAME, x, [](auto v) { return EXPR; });                     \
-    if (auto n = make_fn_node(#NAME "Backward", NAME##_rule, {x}, {out})) {              \
+    if (auto n = make_fn_node(NODE, NAME##_rule, {x}, {out})) {                          \
       if (SAVE_OUTPUT) n->save(out, true); else n->save(x);                              \
     }                                                                                    \
     return out;                                                                          \
   }
 
-FG_FLOAT_UNARY(exp, std::exp(v), true)
-FG_FLOAT_UNARY(log, std::log(v), false)
-FG_FLOAT_UNARY(sqrt, std::sqrt(v), true)
-FG_FLOAT_UNARY(sin, std::sin(v), false)
-FG_FLOAT_UNARY(cos, std::cos(v), false)
-FG_FLOAT_UNARY(tanh, std::tanh(v), true)
-FG_FLOAT_UNARY(sigmoid, decltype(v)(1) / (decltype(v)(1) + std::exp(-v)), true)
-FG_FLOAT_UNARY(relu, v > decltype(v)(0) ? v : decltype(v)(0), true)
+FG_FLOAT_UNARY(exp, "ExpBackward", std::exp(v), true)
+FG_FLOAT_UNARY(log, "LogBackward", std::log(v), false)
+FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true)
+FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false)
+FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false)
+FG_FLOAT_UNARY(tanh, "TanhBackward", std::tanh(v), true)
+FG_FLOAT_UNARY(sigmoid, "SigmoidBackward", decltype(v)(1) / (decltype(v)(1) + std::exp(-v)), true)
+FG_FLOAT_UNARY(relu, "ReluBackward", v > decltype(v)(0) ? v : decltype(v)(0), true)
 #undef FG_FLOAT_UNARY
 
 Tensor neg(const Tensor& x) {

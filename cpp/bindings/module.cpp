@@ -281,4 +281,6 @@ PYBIND11_MODULE(_core, m) {
     set_num_threads(n);
   });
   m.def("get_num_threads", &num_threads);
+  m.def("live_counts", [] { return py::make_tuple(TensorImpl::live_count(), Node::live_count()); },
+        "(tensors, nodes) alive in the process: for leak tests");
 }

@@ -65,6 +65,10 @@ static bool compute_contiguous(const Shape& shape, const Shape& strides) {
   return true;
 }
 
+static std::atomic<int64_t> g_live_tensors{0};
+int64_t TensorImpl::live_count() { return g_live_tensors.load(); }
+TensorImpl::~TensorImpl() { g_live_tensors.fetch_sub(1, std::memory_order_relaxed); }
+
 TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape,
                        Shape strides, DType dtype)
     : storage_(std::move(storage)),
@@ -73,6 +77,7 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape s
       strides_(std::move(strides)),
       dtype_(dtype) {
   numel_ = shape_numel(shape_);
+  g_live_tensors.fetch_add(1, std::memory_order_relaxed);
   contiguous_ = compute_contiguous(shape_, strides_);
 }
 

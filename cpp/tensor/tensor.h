@@ -37,6 +37,10 @@ class TensorImpl {
  public:
   TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, Shape strides,
              DType dtype);
+  ~TensorImpl();
+  TensorImpl(const TensorImpl&) = delete;
+  TensorImpl& operator=(const TensorImpl&) = delete;
+  static int64_t live_count();  // tensors alive in the process (leak tests)
 
   // Data.
   const Shape& shape() const { return shape_; }

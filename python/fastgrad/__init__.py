@@ -1,0 +1,61 @@
+"""fastgrad: reverse-mode automatic differentiation for CPUs with a PyTorch-shaped Tensor API.
+
+The graph, the backward engine and the kernels are C++ (``fastgrad._core``); a pure-Python/NumPy
+backend (``fastgrad.reference``) implements the same ops. Switch with ``fastgrad.set_backend``
+or the ``FASTGRAD_BACKEND`` environment variable.
+"""
+
+from __future__ import annotations
+
+from fastgrad import _backend
+from fastgrad._backend import get_backend, set_backend
+from fastgrad._creation import (
+    arange, empty, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand,
+    rand_like, randint, randn, randn_like, tensor, zeros, zeros_like,
+)
+from fastgrad._dtype import bool_ as bool  # noqa: A001
+from fastgrad._dtype import dtype, float32, float64, int64
+from fastgrad._ops import (
+    abs, argmax, argmin, broadcast_to, cat, clamp, concatenate, cos, exp, flatten, log,
+    log_softmax, logsumexp, max, mean, min, permute, pow, relu, reshape, sigmoid, sin, softmax,
+    split, sqrt, squeeze, stack, std, sum, tanh, transpose, unsqueeze, var,
+)
+from fastgrad.autograd import (
+    Function, enable_grad, grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled,
+)
+from fastgrad import autograd  # noqa: F401
+from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
+
+float = float32  # noqa: A001
+double = float64
+long = int64
+
+__version__ = "0.1.0"
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by the C++ kernels (OpenMP); results are identical for any count."""
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_num_threads: expected a positive count, got {n}")
+    for b in _backend._BACKENDS.values():
+        b.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the C++ kernels use."""
+    return int(_backend.current.get_num_threads())
+
+
+__all__ = [
+    "Function", "Tensor", "abs", "arange", "argmax", "argmin", "bool", "broadcast_to", "cat",
+    "clamp", "concatenate", "cos", "double", "dtype", "empty", "enable_grad", "exp", "eye",
+    "flatten", "float", "float32", "float64", "from_numpy", "full", "full_like",
+    "get_backend", "get_num_threads", "grad", "gradcheck", "int64", "is_grad_enabled", "linspace",
+    "log", "log_softmax", "logsumexp", "long", "manual_seed", "matmul", "max", "maximum", "mean",
+    "min", "minimum", "no_grad", "ones", "ones_like", "permute", "pow", "rand", "rand_like",
+    "randint", "randn", "randn_like", "relu", "reshape", "result_type", "set_backend",
+    "set_grad_enabled", "set_num_threads", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze",
+    "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "var", "where", "zeros",
+    "zeros_like",
+]

@@ -1,0 +1,176 @@
+"""Tensor creation: from Python data and NumPy arrays, constant fills, ranges and random numbers.
+
+Data is prepared with NumPy and handed to the current backend; random numbers come from one
+NumPy generator seeded by ``manual_seed``, so both backends see the same values.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from fastgrad import _backend
+from fastgrad._dtype import as_dtype, bool_, dtype, float32, for_array, from_numpy_dtype, int64
+from fastgrad.tensor import Tensor, _wrap
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the generator behind rand, randn, uniform_, normal_ and dropout."""
+    global _generator
+    _generator = np.random.default_rng(int(seed))
+
+
+def _rng() -> np.random.Generator:
+    return _generator
+
+
+def _finish(a: np.ndarray, requires_grad: bool) -> Tensor:
+    b = _backend.current
+    t = _wrap(b.from_numpy(a), b)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer_dtype(data: Any) -> dtype:
+    a = np.asarray(data)
+    if a.dtype.kind == "f":
+        return float32
+    return for_array(a.dtype)
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor (a copy) from nested lists, scalars, NumPy arrays or another tensor.
+
+    Python floats give float32, ints int64, bools bool; a NumPy array keeps its dtype
+    (float16 -> float32, other integer kinds -> int64). Example: ``fastgrad.tensor([[1., 2.]])``.
+    """
+    if isinstance(data, Tensor):
+        a = np.array(data.detach().numpy(), copy=True)
+        d = data.dtype if dtype is None else as_dtype(dtype)
+    elif isinstance(data, np.ndarray):
+        a = data
+        d = for_array(a.dtype) if dtype is None else as_dtype(dtype)
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in data):
+            data = [v.detach().numpy() if isinstance(v, Tensor) else v for v in data]
+        try:
+            a = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(f"tensor: cannot build a tensor from ragged data: {e}") from None
+        if a.dtype == object:
+            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data")
+        d = _infer_dtype(a) if dtype is None else as_dtype(dtype)
+    a = np.array(a, dtype=d.np, order="C", copy=True)  # native byte order, owned, contiguous
+    return _finish(a, requires_grad)
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A tensor sharing memory with the NumPy array ``a`` (no copy): writes show through both."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(a).__name__}")
+    from_numpy_dtype(a.dtype, "from_numpy")
+    if not a.dtype.isnative:
+        raise TypeError(
+            "from_numpy: arrays of non-native byte order cannot be shared; "
+            "use fastgrad.tensor(a) to copy it"
+        )
+    b = _backend.current
+    return _wrap(b.from_numpy(a), b)
+
+
+def _shape(size: Sequence[Any]) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    return tuple(int(s) for s in size)
+
+
+def full(size: Sequence[int], fill_value: Any, dtype: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """A tensor of shape ``size`` filled with ``fill_value``."""
+    if dtype is None:
+        d = bool_ if isinstance(fill_value, bool) else (
+            int64 if isinstance(fill_value, (int, np.integer)) else float32)
+    else:
+        d = as_dtype(dtype)
+    b = _backend.current
+    shape = _shape([size])
+    t = _wrap(b.full(list(shape), float(fill_value), d.code), b)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 0.0, dtype or float32, requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 1.0, dtype or float32, requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(_shape(size), 0.0, dtype or float32, requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    d = as_dtype(dtype or float32)
+    return _finish(np.eye(n, m, dtype=d.np), requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        floating = any(isinstance(v, float) for v in (start, end, step))
+        d = float32 if floating else int64
+    else:
+        d = as_dtype(dtype)
+    return _finish(np.arange(start, end, step).astype(d.np), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    d = as_dtype(dtype or float32)
+    return _finish(np.linspace(start, end, steps).astype(d.np), requires_grad)
+
+
+def rand(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    d = as_dtype(dtype or float32)
+    return _finish(_generator.random(_shape(size)).astype(d.np), requires_grad)
+
+
+def randn(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    d = as_dtype(dtype or float32)
+    return _finish(_generator.standard_normal(_shape(size)).astype(d.np), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    d = as_dtype(dtype or int64)
+    return _finish(_generator.integers(low, high, size=tuple(size)).astype(d.np), False)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, 0.0, dtype or t.dtype, requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, 1.0, dtype or t.dtype, requires_grad)
+
+
+def full_like(t: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return full(t.shape, fill_value, dtype or t.dtype, requires_grad)
+
+
+def randn_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return randn(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return rand(t.shape, dtype=dtype or t.dtype, requires_grad=requires_grad)
