@@ -313,3 +313,15 @@ def test_training_steps_do_not_grow_memory(backend: str) -> None:
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096
+
+
+def test_leaf_shared_by_live_graphs(backend: str) -> None:
+    # Regression: backward through one graph must not release the leaf's accumulator that a
+    # second, still-referenced graph shares (a training loop keeping the previous loss alive).
+    w = fastgrad.tensor([1.0, 2.0], requires_grad=True)
+    loss1 = (w * 2).sum()
+    loss2 = (w * 3).sum()
+    loss1.backward()
+    loss2.backward()
+    assert w.grad.tolist() == [5.0, 5.0]
+    assert loss1.item() == 6.0

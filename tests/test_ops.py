@@ -165,7 +165,7 @@ def _dot_test(spec: OpSpec, arrays: list, rng: np.random.Generator) -> None:
     us = [rng.standard_normal(o.shape) for o in outs]
     loss = sum((o * fastgrad.tensor(u)).sum() for o, u in zip(outs, us))
     loss.backward()
-    eps = 1e-6
+    eps = 1e-2 if spec.name == "to_float32" else 1e-6  # linear; a tiny step is float32 noise
     for i, a in enumerate(arrays):
         v = rng.standard_normal(a.shape)
         plus = arrays.copy()
@@ -199,7 +199,7 @@ def _values_and_grads(name: str, spec: OpSpec, arrays: list, seed: int) -> tuple
         r = np.random.default_rng(seed)
         loss = sum((o * fastgrad.tensor(r.standard_normal(o.shape))).sum() for o in outs)
         loss.backward()
-        grads = [x.grad.numpy().copy() for x in xs]
+        grads = [None if x.grad is None else x.grad.numpy().copy() for x in xs]
     return vals, grads
 
 
@@ -215,7 +215,9 @@ def test_parity_cpp_python(spec: OpSpec, shapes: tuple, rng: np.random.Generator
     finally:
         fastgrad.set_backend(prev)
     for a, b in zip(vc + gc, vp + gp):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 TORCH: dict[str, Callable[..., Any]] = {}
@@ -269,4 +271,6 @@ def test_against_torch(backend: str, spec: OpSpec, shapes: tuple, rng: np.random
         sum((o * fastgrad.tensor(u)).sum() for o, u in zip(outs, us)).backward()
         sum((o * torch.tensor(u)).sum() for o, u in zip(touts, us)).backward()
         for x, tx in zip(xs, txs):
-            np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)
+            assert (x.grad is None) == (tx.grad is None)
+            if x.grad is not None:
+                np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-9, atol=1e-12)

@@ -76,6 +76,9 @@ class AccumulateGrad : public Node {
   explicit AccumulateGrad(Tensor variable);
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
+  // A leaf's accumulator is shared by every graph that uses the leaf: backward through one graph
+  // must not mark it released for the others.
+  void release_saved() override {}
   Tensor variable;
 };
 

@@ -73,9 +73,19 @@ void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, F&& f
     }
     return off;
   };
+  // Small work never enters an OpenMP region: even a region with a false `if` costs microseconds.
+  const bool parallel = total >= kParallelMin && num_threads() > 1;
+  if (!parallel) {
+    if (rows == 1) {
+      f(std::array<int64_t, N>{}, n, inner);
+      return;
+    }
+    for (int64_t r = 0; r < rows; ++r) f(row_offsets(r), n, inner);
+    return;
+  }
   if (rows == 1) {
     const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (total >= kParallelMin && blocks > 1)
+#pragma omp parallel for schedule(static) num_threads(num_threads())
     for (int64_t b = 0; b < blocks; ++b) {
       std::array<int64_t, N> off{};
       for (size_t k = 0; k < N; ++k) off[k] = b * kBlock * inner[k];
@@ -84,7 +94,7 @@ void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, F&& f
     }
     return;
   }
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (total >= kParallelMin)
+#pragma omp parallel for schedule(static) num_threads(num_threads())
   for (int64_t r = 0; r < rows; ++r) f(row_offsets(r), n, inner);
 }
 

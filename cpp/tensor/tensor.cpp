@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <limits>
 #include <new>
+#include <unordered_map>
 
 #include "tensor/iter.h"
 #ifdef _OPENMP
@@ -23,12 +24,76 @@ static std::atomic<int> g_num_threads{initial_threads()};
 int num_threads() { return g_num_threads.load(std::memory_order_relaxed); }
 void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n); }
 
+// Note [Caching allocator]: a training step allocates the same sizes every iteration; a fresh
+// buffer costs malloc's bookkeeping (glibc consolidates its bins on every request of 1 KiB or
+// more) and, for large ones, page faults. Freed buffers go to a cache of the freeing thread,
+// keyed by rounded size, and are handed out again. The cache is bounded.
+namespace {
+constexpr size_t kCacheMaxBytes = size_t(256) << 20;  // per thread
+constexpr size_t kCacheMaxPerSize = 16;
+
+size_t round_size(size_t n) {
+  if (n <= 64) return 64;
+  if (n < (size_t(1) << 20)) {
+    size_t p = 64;
+    while (p < n) p <<= 1;
+    return p;
+  }
+  return (n + 65535) / 65536 * 65536;
+}
+
+thread_local bool t_cache_alive = false;  // trivially destructible: valid after the cache dies
+
+struct BufferCache {
+  std::unordered_map<size_t, std::vector<void*>> free_lists;
+  size_t bytes = 0;
+  BufferCache() { t_cache_alive = true; }
+  ~BufferCache() {
+    t_cache_alive = false;
+    for (auto& kv : free_lists)
+      for (void* p : kv.second) std::free(p);
+  }
+};
+
+BufferCache* cache() {
+  thread_local BufferCache c;
+  return t_cache_alive ? &c : nullptr;
+}
+
+void release_buffer(void* p, size_t size) {
+  BufferCache* c = cache();
+  if (c && c->bytes + size <= kCacheMaxBytes) {
+    auto& l = c->free_lists[size];
+    if (l.size() < kCacheMaxPerSize) {
+      l.push_back(p);
+      c->bytes += size;
+      return;
+    }
+  }
+  std::free(p);
+}
+
+void* acquire_buffer(size_t size) {
+  if (BufferCache* c = cache()) {
+    auto it = c->free_lists.find(size);
+    if (it != c->free_lists.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      c->bytes -= size;
+      return p;
+    }
+  }
+  void* p = std::aligned_alloc(64, size);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
 std::shared_ptr<Storage> allocate_storage(int64_t nbytes) {
   auto s = std::make_shared<Storage>();
-  size_t n = static_cast<size_t>(nbytes < 64 ? 64 : (nbytes + 63) / 64 * 64);
-  void* p = std::aligned_alloc(64, n);
-  if (!p) throw std::bad_alloc();
-  s->holder = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  size_t n = round_size(static_cast<size_t>(nbytes));
+  void* p = acquire_buffer(n);
+  s->holder = std::shared_ptr<void>(p, [n](void* q) { release_buffer(q, n); });
   s->data = p;
   s->nbytes = nbytes;
   return s;

@@ -1,0 +1,239 @@
+# The reference backend's backward engine and custom-Function nodes, mirroring
+# cpp/autograd/engine.cpp: dependency counts from an explicit stack, a ready stack, per-node
+# gradient buffers summed and dropped once consumed, sum_to for broadcast gradients, saved tensors
+# released after each node unless retain_graph. Nothing recurses. Not here: derivative rules.
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from fastgrad.reference.ops_elementwise import add, clone, full, to_dtype
+from fastgrad.reference.ops_reduce import sum_to
+from fastgrad.reference.tape import (
+    FREED_MESSAGE,
+    AccumulateGrad,
+    GradMode,
+    Node,
+    RTensor,
+    any_requires_grad,
+    gradient_edge,
+    set_history,
+)
+
+
+class _NodeTask:
+    __slots__ = ("dependencies", "buffer")
+
+    def __init__(self) -> None:
+        self.dependencies = 0
+        self.buffer: list[RTensor | None] = []
+
+
+def _accumulate(task: _NodeTask, nr: int, n_outputs: int, g: RTensor) -> None:
+    # Out of place: a buffer may be a tensor someone else holds (a seed, a hook's result).
+    buf = task.buffer
+    if len(buf) < n_outputs:
+        buf.extend([None] * (n_outputs - len(buf)))
+    buf[nr] = g if buf[nr] is None else add(buf[nr], g)
+
+
+def _count_dependencies(root_edges: list, tasks: dict) -> None:
+    """tasks[node].dependencies = number of edges into node, by an explicit depth-first walk."""
+    stack: list[Node] = []
+    for fn, _ in root_edges:
+        if fn not in tasks:
+            tasks[fn] = _NodeTask()
+            stack.append(fn)
+    while stack:
+        n = stack.pop()
+        for fn, _ in n.next_edges:
+            if fn is None:
+                continue
+            t = tasks.get(fn)
+            if t is None:
+                t = tasks[fn] = _NodeTask()
+                stack.append(fn)
+            t.dependencies += 1
+
+
+def _input_grads(node: Node, grads: list[RTensor]) -> list[RTensor]:
+    """The node's gradients after zero-filling, its pre-hooks and retain_grad bookkeeping."""
+    grads = grads + [None] * (node.num_outputs() - len(grads))
+    for k, g in enumerate(grads):
+        if g is None:
+            shape, dtype = node.output_meta[k]
+            grads[k] = full(shape, 0.0, dtype)
+    for nr, hook in node.pre_hooks:
+        r = hook(grads[nr])
+        if r is not None:
+            grads[nr] = r
+    return grads
+
+
+def _retain(node: Node, grads: list[RTensor], create_graph: bool) -> None:
+    for nr, ref in node.retained:
+        t = ref()
+        if t is None:
+            continue
+        if t._grad is not None:
+            t._grad = add(t._grad, grads[nr])
+        else:
+            t._grad = grads[nr] if create_graph else clone(grads[nr])
+
+
+def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
+                 keep_graph: bool, create_graph: bool, inputs: Sequence[RTensor] | None,
+                 allow_unused: bool) -> list[RTensor | None]:
+    """Backward from ``roots`` seeded with ``grad_roots`` (None: ones, for a one-element root).
+
+    With ``inputs`` None, gradients accumulate into leaves' .grad; otherwise the gradients
+    reaching ``inputs`` are returned (grad()) and .grad is left alone.
+    """
+    roots, grad_roots = list(roots), list(grad_roots)
+    if len(roots) != len(grad_roots):
+        raise RuntimeError(f"backward: got {len(grad_roots)} gradients for {len(roots)} tensors")
+    root_edges = []
+    for i, r in enumerate(roots):
+        if r is None or not r.requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        root_edges.append(gradient_edge(r))
+
+    # Inputs of grad(): the gradient arriving at each one's edge is captured.
+    capture = inputs is not None
+    input_edges = []
+    for i, t in enumerate(inputs or ()):
+        if t is None or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+        input_edges.append(gradient_edge(t))
+    captured: list[RTensor | None] = [None] * len(input_edges)
+
+    tasks: dict[Node, _NodeTask] = {}
+    _count_dependencies(root_edges, tasks)
+
+    # Seed the roots.
+    for i, r in enumerate(roots):
+        g = grad_roots[i]
+        if g is None:
+            if r.numel != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs; pass "
+                                   f"gradient= for a tensor of shape {r.shape}")
+            g = full(r.shape, 1.0, r.dtype)
+        if g.shape != r.shape:
+            raise ValueError(f"backward: gradient of shape {g.shape} does not match the tensor's "
+                             f"shape {r.shape}")
+        fn, nr = root_edges[i]
+        _accumulate(tasks[fn], nr, fn.num_outputs(), g)
+
+    ready: list[Node] = []
+    for fn, _ in root_edges:
+        t = tasks[fn]
+        if t.dependencies == 0:
+            t.dependencies = -1  # queued
+            ready.append(fn)
+
+    with GradMode(create_graph):
+        while ready:
+            node = ready.pop()
+            task = tasks[node]
+            grads = _input_grads(node, task.buffer)
+            task.buffer = []
+            _retain(node, grads, create_graph)
+
+            skip = False
+            if capture:
+                for i, (fn, nr) in enumerate(input_edges):
+                    if fn is node:
+                        captured[i] = grads[nr]
+                skip = isinstance(node, AccumulateGrad)  # grad() leaves .grad alone
+
+            outs: Sequence[RTensor | None] = ()
+            if not skip:
+                if node.released:
+                    raise RuntimeError(FREED_MESSAGE.format(node.name()))
+                outs = node.apply(grads)
+                if not keep_graph:
+                    node.release_saved()
+            del grads
+
+            for i, (fn, nr) in enumerate(node.next_edges):
+                if fn is None:
+                    continue
+                t = tasks[fn]
+                g = outs[i] if i < len(outs) else None
+                if g is not None:
+                    shape, dtype = node.input_meta[i]
+                    if g.shape != shape:
+                        g = sum_to(g, shape)
+                    if g.dtype != dtype:
+                        g = to_dtype(g, dtype)
+                    _accumulate(t, nr, fn.num_outputs(), g)
+                t.dependencies -= 1
+                if t.dependencies == 0:
+                    ready.append(fn)
+            del outs
+            del tasks[node]
+
+    if capture:
+        for i, c in enumerate(captured):
+            if c is None and not allow_unused:
+                raise RuntimeError(f"grad: input {i} was not used in the graph; pass "
+                                   "allow_unused=True to get None for it")
+    return captured
+
+
+def backward(roots: Sequence[RTensor], grads: Sequence[RTensor | None], retain_graph: bool,
+             create_graph: bool) -> None:
+    """Accumulates d(roots)/d(leaf) into every reachable leaf's .grad."""
+    run_backward(roots, grads, bool(retain_graph), bool(create_graph), None, False)
+
+
+def grad(outputs: Sequence[RTensor], inputs: Sequence[RTensor],
+         grad_outputs: Sequence[RTensor | None], retain_graph: bool, create_graph: bool,
+         allow_unused: bool) -> list[RTensor | None]:
+    """The gradients of ``outputs`` reaching each of ``inputs`` (None if unused and allowed)."""
+    return run_backward(outputs, grad_outputs, bool(retain_graph), bool(create_graph),
+                        list(inputs), bool(allow_unused))
+
+
+# --- custom Function nodes -----------------------------------------------------------------------
+class PyFunctionNode(Node):
+    """A node whose backward is a Python callable (fastgrad.autograd.Function): it takes the list
+    of output gradients and returns one gradient (or None) per tensor input."""
+
+    __slots__ = ("name_", "fn")
+
+    def __init__(self, name: str, fn: Callable) -> None:
+        super().__init__()
+        self.name_ = name
+        self.fn: Callable | None = fn
+
+    def name(self) -> str:
+        return self.name_
+
+    def apply(self, grads: list[RTensor]) -> list[RTensor | None]:
+        out = list(self.fn(list(grads)))
+        if len(out) != len(self.next_edges):
+            raise RuntimeError(f"function {self.name_} returned {len(out)} gradients but its "
+                               f"forward had {len(self.next_edges)} tensor inputs")
+        for i, g in enumerate(out):
+            if g is not None and not isinstance(g, RTensor):
+                raise TypeError(f"function {self.name_}: gradient {i} is a "
+                                f"{type(g).__name__}, not a tensor")
+            if g is not None and not self.needs_input_grad(i):
+                out[i] = None
+        return out
+
+    def release_saved(self) -> None:
+        super().release_saved()
+        self.fn = None  # drops the ctx and what it saved
+
+
+def function_apply(name: str, backward_fn: Callable, inputs: Sequence[RTensor],
+                   outputs: Sequence[RTensor]) -> None:
+    """Makes a PyFunctionNode the grad_fn of ``outputs`` when grad mode is on and an input
+    requires grad (``inputs`` are the forward's tensor arguments, in order)."""
+    if not any_requires_grad(inputs):
+        return
+    node = PyFunctionNode(name, backward_fn)
+    set_history(node, list(inputs), list(outputs))
