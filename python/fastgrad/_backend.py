@@ -50,11 +50,15 @@ from fastgrad import reference as _reference  # noqa: E402
 
 _BACKENDS["python"] = _reference
 
-_default = os.environ.get("FASTGRAD_BACKEND", "cpp" if "cpp" in _BACKENDS else "python")
+# No silent fallback: without the extension, only an explicit FASTGRAD_BACKEND=python imports.
+_default = os.environ.get("FASTGRAD_BACKEND", "cpp")
 if _default not in ("cpp", "python"):
     raise ValueError(f"FASTGRAD_BACKEND must be 'cpp' or 'python', not {_default!r}")
 if _default == "cpp" and "cpp" not in _BACKENDS:
-    raise ImportError(f"FASTGRAD_BACKEND=cpp but fastgrad._core failed to import: {_core_error}")
+    raise ImportError(
+        f"fastgrad's C++ extension failed to import ({_core_error}); reinstall with `pip install .` "
+        "or set FASTGRAD_BACKEND=python to use the pure-Python backend only"
+    )
 
 current: ModuleType = _BACKENDS[_default]
 current_name: str = _default
