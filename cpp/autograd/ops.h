@@ -88,4 +88,19 @@ void copy_(const Tensor& dst, const Tensor& src);  // broadcast src to dst, cast
 void fill_(const Tensor& dst, double value);
 void put_(const Tensor& dst, const Tensor& pos, const Tensor& src);  // dst.flat[pos] = src
 
+// ops_optim.cpp (no autograd: fused in-place optimizer steps over lists of parameters) --------
+// Every list holds one tensor per parameter, of its shape and dtype; params and state buffers
+// must be contiguous. See kernels/optim.h for the formulas. bufs is empty when momentum == 0;
+// first: the momentum buffers are new (buf = grad).
+void sgd_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+               const std::vector<Tensor>& bufs, double lr, double momentum, double dampening,
+               bool nesterov, double weight_decay, bool maximize, bool first);
+// steps: each parameter's step count, already incremented; max_exp_avg_sqs empty unless amsgrad;
+// decoupled: AdamW.
+void adam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                const std::vector<Tensor>& max_exp_avg_sqs, const std::vector<int64_t>& steps,
+                double lr, double beta1, double beta2, double eps, double weight_decay,
+                bool amsgrad, bool maximize, bool decoupled);
+
 }  // namespace fastgrad

@@ -1,6 +1,140 @@
-// Matrix multiply (not yet written).
+// Matrix multiply, forward and rule side by side: a (..., M, K) @ b (..., K, N) -> (..., M, N)
+// with NumPy-broadcast batch dims. The forward hands each operand's own strides to kernels/gemm,
+// so transposed views (permute) are read in place, never copied; the rule is two matmuls with
+// such views, so create_graph differentiates it again. 1-D operands are the Python layer's job.
+#include <algorithm>
+#include <numeric>
+
+#include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "kernels/gemm.h"
+#include "tensor/iter.h"
 
 namespace fastgrad {
-Tensor matmul(const Tensor&, const Tensor&) { throw std::logic_error("matmul: not implemented yet"); }
+namespace {
+
+using Grads = std::vector<Tensor>;
+
+// x (..., R, C) with its last two dims swapped: a view, so gemm reads it in place.
+Tensor transpose_last(const Tensor& x) {
+  std::vector<int64_t> dims(static_cast<size_t>(x->dim()));
+  std::iota(dims.begin(), dims.end(), int64_t{0});
+  std::swap(dims[dims.size() - 1], dims[dims.size() - 2]);
+  return permute(x, dims);
+}
+
+// dA = g @ B^T, dB = A^T @ g, in the output's batch shape (the engine sums broadcast dims away).
+// saved(0) = a (kept only if b needs a gradient), saved(1) = b (only if a needs one).
+Grads matmul_rule(FnNode& n, const Grads& g) {
+  Tensor da = n.needs_input_grad(0) ? matmul(g[0], transpose_last(n.saved(1))) : nullptr;
+  Tensor db = n.needs_input_grad(1) ? matmul(transpose_last(n.saved(0)), g[0]) : nullptr;
+  return {da, db};
+}
+
+// x itself when its last two dims are row- or column-major (one unit stride, or a length-1 dim),
+// else a contiguous copy made without recording autograd (the node links to x directly).
+Tensor gemm_operand(const Tensor& x) {
+  const int64_t d = x->dim();
+  const int64_t rows = x->shape()[d - 2], cols = x->shape()[d - 1];
+  const int64_t rs = x->strides()[d - 2], cs = x->strides()[d - 1];
+  if (cols == 1 || cs == 1 || rows == 1 || rs == 1) return x;
+  AutoGradMode no_grad(false);
+  return clone(x);
+}
+
+// If the rows of x over (batch..., R) form one arithmetic sequence, its stride (the row stride of
+// x seen as one (batch·R, C) matrix); else -1.
+int64_t merged_row_stride(const Shape& batch, const Shape& batch_strides, int64_t rows,
+                          int64_t rs) {
+  int64_t size = rows, stride = rs;
+  for (size_t d = batch.size(); d-- > 0;) {
+    if (batch[d] == 1) continue;
+    if (size == 1) {
+      size = batch[d];
+      stride = batch_strides[d];
+    } else if (batch_strides[d] == stride * size) {
+      size *= batch[d];
+    } else {
+      return -1;
+    }
+  }
+  return stride;
+}
+
+// out (batch..., M, N) = a (..., M, K) @ b (..., K, N); a and b have gemm-ready last two dims.
+template <class T>
+void matmul_forward(const Tensor& a, const Tensor& b, const Shape& batch, const Tensor& out) {
+  const int64_t da = a->dim(), db = b->dim();
+  const int64_t M = a->shape()[da - 2], K = a->shape()[da - 1], N = b->shape()[db - 1];
+  const int64_t rs_a = a->strides()[da - 2], cs_a = a->strides()[da - 1];
+  const int64_t rs_b = b->strides()[db - 2], cs_b = b->strides()[db - 1];
+  const Shape sa = broadcast_strides(Shape(a->shape().begin(), a->shape().end() - 2),
+                                     Shape(a->strides().begin(), a->strides().end() - 2), batch);
+  const Shape sb = broadcast_strides(Shape(b->shape().begin(), b->shape().end() - 2),
+                                     Shape(b->strides().begin(), b->strides().end() - 2), batch);
+  const int64_t count = shape_numel(batch);
+  const T* pa = a->data<T>();
+  const T* pb = b->data<T>();
+  T* pc = out->data<T>();
+  // One b for the whole batch and a's rows in one sequence (x @ W with x (B, M, K)): a single
+  // (count·M, K) @ (K, N) product instead of count small ones.
+  const bool b_shared = std::all_of(sb.begin(), sb.end(), [](int64_t s) { return s == 0; });
+  const int64_t rs_merged = b_shared ? merged_row_stride(batch, sa, M, rs_a) : -1;
+  if (count == 1 || rs_merged >= 0) {
+    gemm(count * M, N, K, pa, count == 1 ? rs_a : rs_merged, cs_a, pb, rs_b, cs_b, T(0), pc, N, 1);
+    return;
+  }
+  std::vector<int64_t> off_a(count), off_b(count), off_c(count);
+  std::vector<int64_t> idx(batch.size(), 0);
+  for (int64_t p = 0; p < count; ++p) {
+    int64_t oa = 0, ob = 0;
+    for (size_t d = 0; d < batch.size(); ++d) {
+      oa += idx[d] * sa[d];
+      ob += idx[d] * sb[d];
+    }
+    off_a[p] = oa;
+    off_b[p] = ob;
+    off_c[p] = p * M * N;
+    for (size_t d = batch.size(); d-- > 0;) {  // odometer over the batch dims
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  gemm_batched(count, off_a.data(), off_b.data(), off_c.data(), M, N, K, pa, rs_a, cs_a, pb, rs_b,
+               cs_b, T(0), pc, N, 1);
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  FG_TYPE_CHECK(a->dtype() == b->dtype(), "matmul: dtypes ", dtype_name(a->dtype()), " and ",
+                dtype_name(b->dtype()), " differ");
+  FG_TYPE_CHECK(is_floating(a->dtype()), "matmul: expected floating-point tensors, got ",
+                dtype_name(a->dtype()), " and ", dtype_name(b->dtype()));
+  FG_CHECK(a->dim() >= 2 && b->dim() >= 2, "matmul: expected tensors of at least 2 dims, got "
+           "shapes ", a->shape(), " and ", b->shape());
+  const Shape& sa = a->shape();
+  const Shape& sb = b->shape();
+  const int64_t M = sa[sa.size() - 2], K = sa.back(), K2 = sb[sb.size() - 2], N = sb.back();
+  FG_CHECK(K == K2, "matmul: shapes ", sa, " and ", sb, " do not match: ", K, " != ", K2);
+  const Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+  for (size_t i = 1; i <= std::min(batch_a.size(), batch_b.size()); ++i) {
+    const int64_t x = batch_a[batch_a.size() - i], y = batch_b[batch_b.size() - i];
+    FG_CHECK(x == y || x == 1 || y == 1, "matmul: shapes ", sa, " and ", sb,
+             " do not broadcast: batch dims ", batch_a, " and ", batch_b);
+  }
+  const Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
+  Shape shape = batch;
+  shape.push_back(M);
+  shape.push_back(N);
+  Tensor out = empty(shape, a->dtype());
+  const Tensor ga = gemm_operand(a), gb = gemm_operand(b);
+  FG_DISPATCH_FLOAT(a->dtype(), "matmul", T, matmul_forward<T>(ga, gb, batch, out));
+  if (auto n = make_fn_node("MatmulBackward", matmul_rule, {a, b}, {out})) {
+    n->save(n->needs_input_grad(1) ? a : nullptr);
+    n->save(n->needs_input_grad(0) ? b : nullptr);
+  }
+  return out;
+}
+
 }  // namespace fastgrad

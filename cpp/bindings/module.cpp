@@ -283,4 +283,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &num_threads);
   m.def("live_counts", [] { return py::make_tuple(TensorImpl::live_count(), Node::live_count()); },
         "(tensors, nodes) alive in the process: for leak tests");
+
+  // optimizers
+  m.def("sgd_step_", &fastgrad::sgd_step_, release(), py::arg("params"), py::arg("grads"),
+        py::arg("bufs"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
+        py::arg("nesterov"), py::arg("weight_decay"), py::arg("maximize"), py::arg("first"));
+  m.def("adam_step_", &fastgrad::adam_step_, release(), py::arg("params"), py::arg("grads"),
+        py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"),
+        py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled"));
 }

@@ -15,7 +15,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from fastgrad import _backend
 from fastgrad._dtype import BY_CODE, as_dtype, bool_, dtype, float32, float64, int64
 
 _py_bool = builtins.bool

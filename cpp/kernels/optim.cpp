@@ -1,0 +1,129 @@
+// Fused optimizer kernels: one pass over each parameter updates it and its state in place, with
+// no temporaries. Plain loops the compiler vectorises (the flags are loop invariant); no
+// intrinsics. Work is cut into kBlock-element chunks across all parameters and split over OpenMP
+// threads above kParallelMin elements in total.
+//
+// Dimension key: K = number of parameters; n[k] = elements of parameter k; [lo, hi) = one chunk.
+#include "kernels/optim.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "tensor/iter.h"
+
+namespace fastgrad {
+namespace {
+
+struct Chunk {
+  int64_t k, lo, hi;
+};
+
+// Calls f(k, lo, hi) over chunks covering every parameter once; in parallel when the total is
+// large. Each chunk writes only its own elements, so the order of chunks does not matter.
+template <class F>
+void for_each_chunk(int64_t K, const int64_t* n, F&& f) {
+  int64_t total = 0;
+  for (int64_t k = 0; k < K; ++k) total += n[k];
+  if (total < kParallelMin || num_threads() == 1) {
+    for (int64_t k = 0; k < K; ++k) f(k, int64_t{0}, n[k]);
+    return;
+  }
+  std::vector<Chunk> chunks;
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t lo = 0; lo < n[k]; lo += kBlock) chunks.push_back({k, lo, std::min(n[k], lo + kBlock)});
+  const int64_t c = static_cast<int64_t>(chunks.size());
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t i = 0; i < c; ++i) f(chunks[i].k, chunks[i].lo, chunks[i].hi);
+}
+
+// torch.lerp(a, b, w): a + w * (b - a) for |w| < 0.5, else b - (b - a) * (1 - w).
+template <class T>
+inline T lerp(T a, T b, T w, T one_minus_w, bool small) {
+  return small ? a + w * (b - a) : b - (b - a) * one_minus_w;
+}
+
+}  // namespace
+
+// p, g, buf (n,) for each parameter.
+template <class T>
+void sgd_update(int64_t K, const int64_t* n, const T* const* g, const SgdScalars& s, T* const* p,
+                T* const* buf) {
+  const T wd = static_cast<T>(s.weight_decay), mom = static_cast<T>(s.momentum);
+  const T damp1 = static_cast<T>(1 - s.dampening), neg_lr = static_cast<T>(-s.lr);
+  const bool use_wd = s.weight_decay != 0, use_mom = s.momentum != 0;
+  const bool nesterov = s.nesterov, first = s.first;
+  const T sign = s.maximize ? T(-1) : T(1);
+  for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
+    const T* gk = g[k];
+    T* pk = p[k];
+    T* bk = use_mom ? buf[k] : nullptr;
+    for (int64_t i = lo; i < hi; ++i) {
+      T gi = sign * gk[i];
+      if (use_wd) gi = gi + wd * pk[i];
+      if (use_mom) {
+        const T b = first ? gi : bk[i] * mom + damp1 * gi;
+        bk[i] = b;
+        gi = nesterov ? gi + mom * b : b;
+      }
+      pk[i] = pk[i] + neg_lr * gi;
+    }
+  });
+}
+
+// p, g, m, v, vmax (n,) for each parameter.
+template <class T>
+void adam_update(int64_t K, const int64_t* n, const T* const* g, const int64_t* step,
+                 const AdamScalars& s, T* const* p, T* const* m, T* const* v, T* const* vmax) {
+  const T w1 = static_cast<T>(1 - s.beta1), one_minus_w1 = T(1) - w1;
+  const bool small = std::abs(1 - s.beta1) < 0.5;
+  const T b2 = static_cast<T>(s.beta2), w2 = static_cast<T>(1 - s.beta2);
+  const T eps = static_cast<T>(s.eps), wd = static_cast<T>(s.weight_decay);
+  const T decay = static_cast<T>(1 - s.lr * s.weight_decay);
+  const bool coupled_wd = !s.decoupled && s.weight_decay != 0, decoupled = s.decoupled;
+  const bool amsgrad = s.amsgrad;
+  const T sign = s.maximize ? T(-1) : T(1);
+  // Bias corrections in double, as PyTorch computes them in Python.
+  std::vector<std::pair<T, T>> corr(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) {
+    const double t = static_cast<double>(step[k]);
+    const double step_size = s.lr / (1 - std::pow(s.beta1, t));
+    const double bc2_sqrt = std::sqrt(1 - std::pow(s.beta2, t));
+    corr[k] = {static_cast<T>(-step_size), static_cast<T>(bc2_sqrt)};
+  }
+  for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
+    const T* gk = g[k];
+    T *pk = p[k], *mk = m[k], *vk = v[k], *xk = amsgrad ? vmax[k] : nullptr;
+    const T neg_step_size = corr[k].first, bc2 = corr[k].second;
+    for (int64_t i = lo; i < hi; ++i) {
+      T gi = sign * gk[i];
+      T pi = pk[i];
+      if (decoupled) pi = pi * decay;
+      if (coupled_wd) gi = gi + wd * pi;
+      const T mi = lerp(mk[i], gi, w1, one_minus_w1, small);
+      T vi = vk[i] * b2 + w2 * gi * gi;
+      mk[i] = mi;
+      vk[i] = vi;
+      if (amsgrad) {
+        vi = xk[i] < vi || vi != vi ? vi : xk[i];  // torch.maximum: NaN propagates
+        xk[i] = vi;
+      }
+      const T denom = std::sqrt(vi) / bc2 + eps;
+      pk[i] = pi + neg_step_size * mi / denom;
+    }
+  });
+}
+
+template void sgd_update<float>(int64_t, const int64_t*, const float* const*, const SgdScalars&,
+                                float* const*, float* const*);
+template void sgd_update<double>(int64_t, const int64_t*, const double* const*, const SgdScalars&,
+                                 double* const*, double* const*);
+template void adam_update<float>(int64_t, const int64_t*, const float* const*, const int64_t*,
+                                 const AdamScalars&, float* const*, float* const*, float* const*,
+                                 float* const*);
+template void adam_update<double>(int64_t, const int64_t*, const double* const*, const int64_t*,
+                                  const AdamScalars&, double* const*, double* const*,
+                                  double* const*, double* const*);
+
+}  // namespace fastgrad
