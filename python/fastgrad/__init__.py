@@ -25,6 +25,8 @@ from fastgrad.autograd import (
 )
 from fastgrad import autograd  # noqa: F401
 from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
+from fastgrad import nn, optim
+from fastgrad._serialization import load, save
 
 float = float32  # noqa: A001
 double = float64
@@ -57,5 +59,5 @@ __all__ = [
     "randint", "randn", "randn_like", "relu", "reshape", "result_type", "set_backend",
     "set_grad_enabled", "set_num_threads", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze",
     "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "var", "where", "zeros",
-    "zeros_like",
+    "zeros_like", "nn", "optim", "save", "load",
 ]

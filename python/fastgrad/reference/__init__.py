@@ -45,6 +45,7 @@ from fastgrad.reference.ops_elementwise import (
 from fastgrad.reference.ops_index import put_add, take
 from fastgrad.reference.ops_inplace import copy_, fill_, put_
 from fastgrad.reference.ops_matmul import matmul
+from fastgrad.reference.ops_optim import adam_step_, sgd_step_
 from fastgrad.reference.ops_reduce import (
     amax,
     amin,
@@ -89,4 +90,5 @@ __all__ = [
     "is_grad_enabled", "set_grad_enabled",
     "function_apply",
     "set_num_threads", "get_num_threads",
+    "sgd_step_", "adam_step_",
 ]
