@@ -18,6 +18,23 @@ namespace {
 
 using release = py::call_guard<py::gil_scoped_release>;
 
+// Releases the GIL for the scope when the op is big enough for another Python thread to gain from
+// it; a tiny op (16x16) keeps it, since a release and re-acquire costs more than the op itself.
+class ReleaseIfLarge {
+ public:
+  explicit ReleaseIfLarge(int64_t elements)
+      : state_(elements >= kMinElements ? PyEval_SaveThread() : nullptr) {}
+  ~ReleaseIfLarge() {
+    if (state_ != nullptr) PyEval_RestoreThread(state_);
+  }
+  ReleaseIfLarge(const ReleaseIfLarge&) = delete;
+  ReleaseIfLarge& operator=(const ReleaseIfLarge&) = delete;
+
+ private:
+  static constexpr int64_t kMinElements = 1 << 14;
+  PyThreadState* state_;
+};
+
 // A Python object that may be dropped from a thread without the GIL.
 struct PyRef {
   py::object obj;
@@ -222,9 +239,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("clone", &fastgrad::clone, release());
   m.def("contiguous", &fastgrad::contiguous, release());
 
-#define FG_BIND1(NAME) m.def(#NAME, [](const Tensor& x) { return fastgrad::NAME(x); }, release())
-#define FG_BIND2(NAME) \
-  m.def(#NAME, [](const Tensor& a, const Tensor& b) { return fastgrad::NAME(a, b); }, release())
+#define FG_BIND1(NAME)                          \
+  m.def(#NAME, [](const Tensor& x) {            \
+    ReleaseIfLarge nogil(x->numel());           \
+    return fastgrad::NAME(x);                   \
+  })
+#define FG_BIND2(NAME)                                     \
+  m.def(#NAME, [](const Tensor& a, const Tensor& b) {      \
+    ReleaseIfLarge nogil(a->numel() + b->numel());         \
+    return fastgrad::NAME(a, b);                           \
+  })
   FG_BIND1(neg); FG_BIND1(exp); FG_BIND1(log); FG_BIND1(sqrt); FG_BIND1(abs); FG_BIND1(sign);
   FG_BIND1(sin); FG_BIND1(cos); FG_BIND1(tanh); FG_BIND1(sigmoid); FG_BIND1(relu);
   FG_BIND1(logical_not);

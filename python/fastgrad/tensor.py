@@ -15,16 +15,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from fastgrad._backend import _BACKENDS
 from fastgrad._dtype import BY_CODE, as_dtype, bool_, dtype, float32, float64, int64
 
 _py_bool = builtins.bool
 _SCALARS = (int, float, _py_bool, np.integer, np.floating, np.bool_)
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
+_CPP = _BACKENDS.get("cpp")  # the C++ module, for the fast paths of the hottest ops (or None)
+_new_tensor = object.__new__
 
 
 def _wrap(impl: Any, b: Any) -> Tensor:
-    t = Tensor.__new__(Tensor)
+    t = _new_tensor(Tensor)
     t._impl = impl
     t._b = b
     return t
@@ -272,18 +275,24 @@ class Tensor:
 
     # --- elementwise ---------------------------------------------------------------------------
     def __add__(self, o: Any) -> Tensor:
+        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
+            return _cpp_same_dtype(_CPP.add, "add", self, o)
         return _binary("add", self, o)
 
     def __radd__(self, o: Any) -> Tensor:
         return _binary("add", self, o, reverse=True)
 
     def __sub__(self, o: Any) -> Tensor:
+        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
+            return _cpp_same_dtype(_CPP.sub, "sub", self, o)
         return _binary("sub", self, o)
 
     def __rsub__(self, o: Any) -> Tensor:
         return _binary("sub", self, o, reverse=True)
 
     def __mul__(self, o: Any) -> Tensor:
+        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
+            return _cpp_same_dtype(_CPP.mul, "mul", self, o)
         return _binary("mul", self, o)
 
     def __rmul__(self, o: Any) -> Tensor:
@@ -713,6 +722,19 @@ def _as_tensor_like(o: Any, like: Tensor) -> Tensor:
     return tensor(o)
 
 
+def _cpp_same_dtype(f: Callable[[Any, Any], Any], op: str, a: Tensor, o: Tensor) -> Tensor:
+    """The fast path of a + b, a - b, a * b on two C++ tensors: the kernel checks that the dtypes
+    agree and raises TypeError when they do not, and only then are they promoted (in _binary)."""
+    try:
+        impl = f(a._impl, o._impl)
+    except TypeError:
+        return _binary(op, a, o)
+    t = _new_tensor(Tensor)
+    t._impl = impl
+    t._b = _CPP
+    return t
+
+
 def _binary(op: str, a: Tensor, o: Any, reverse: _py_bool = False,
             floating: _py_bool = False) -> Tensor:
     b = a._b
@@ -729,6 +751,8 @@ def _binary(op: str, a: Tensor, o: Any, reverse: _py_bool = False,
                 ai = b.to_dtype(ai, d.code)
             if oi.dtype != d.code:
                 oi = b.to_dtype(oi, d.code)
+    elif (type(o) is float or type(o) is int) and ai.dtype < 2:
+        oi = b.scalar(float(o), ai.dtype)  # a floating tensor keeps its dtype with a Python number
     elif isinstance(o, _SCALARS):
         d = result_type(a, o)
         if floating and not d.is_floating_point:
