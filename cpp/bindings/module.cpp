@@ -270,6 +270,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("softmax", &fastgrad::softmax, release());
   m.def("log_softmax", &fastgrad::log_softmax, release());
   m.def("sum_to", &fastgrad::sum_to, release());
+  m.def("cross_entropy_rows", &fastgrad::cross_entropy_rows, release());
+  m.def("cross_entropy_rows_backward", &fastgrad::cross_entropy_rows_backward, release());
   m.def("reshape", &fastgrad::reshape, release());
   m.def("permute", &fastgrad::permute, release());
   m.def("expand", &fastgrad::expand, release());

@@ -21,6 +21,7 @@ equal dtypes and broadcast like NumPy):
     sum_to(x, shape) reshape(x, shape) permute(x, dims) expand(x, shape)
     slice(x, dim, start, stop, step) slice_backward(g, shape, dim, start, stop, step) cat(xs, dim)
     take(x, pos) put_add(src, pos, shape) matmul(a, b)
+    cross_entropy_rows(x, t) cross_entropy_rows_backward(g, x, lse, t)   (fused softmax + NLL)
     copy_(dst, src) fill_(dst, value) put_(dst, pos, src)              (in place, no autograd)
     backward(roots, grads, retain_graph, create_graph)
     grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused) -> list

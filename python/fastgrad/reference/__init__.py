@@ -44,6 +44,7 @@ from fastgrad.reference.ops_elementwise import (
 )
 from fastgrad.reference.ops_index import put_add, take
 from fastgrad.reference.ops_inplace import copy_, fill_, put_
+from fastgrad.reference.ops_loss import cross_entropy_rows, cross_entropy_rows_backward
 from fastgrad.reference.ops_matmul import matmul
 from fastgrad.reference.ops_optim import adam_step_, sgd_step_
 from fastgrad.reference.ops_reduce import (
@@ -84,7 +85,7 @@ __all__ = [
     "sum", "amax", "amin", "argmax", "argmin", "softmax", "log_softmax",
     "sum_to", "reshape", "permute", "expand",
     "slice", "slice_backward", "cat",
-    "take", "put_add", "matmul",
+    "take", "put_add", "matmul", "cross_entropy_rows", "cross_entropy_rows_backward",
     "copy_", "fill_", "put_",
     "backward", "grad",
     "is_grad_enabled", "set_grad_enabled",
