@@ -9,6 +9,7 @@
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "kernels/gemm.h"
 #include "tensor/iter.h"
 
 namespace py = pybind11;
@@ -307,6 +308,29 @@ PYBIND11_MODULE(_core, m) {
     set_num_threads(n);
   });
   m.def("get_num_threads", &num_threads);
+  // Test hook for kernels/gemm: c = a @ b + beta * c in place on 2-D tensors of one float dtype and
+  // any strides, by the blocked kernel or (naive=True) by the one-dot-product-per-element twin.
+  m.def("_gemm", [](const Tensor& a, const Tensor& b, const Tensor& c, double beta, bool naive) {
+    FG_CHECK(a->dim() == 2 && b->dim() == 2 && c->dim() == 2 &&
+                 a->shape()[1] == b->shape()[0] && c->shape()[0] == a->shape()[0] &&
+                 c->shape()[1] == b->shape()[1],
+             "_gemm: shapes ", a->shape(), " @ ", b->shape(), " -> ", c->shape(), " do not fit");
+    FG_TYPE_CHECK(is_floating(a->dtype()) && a->dtype() == b->dtype() && a->dtype() == c->dtype(),
+                  "_gemm: expected three tensors of one floating dtype");
+    const int64_t M = a->shape()[0], K = a->shape()[1], N = b->shape()[1];
+    py::gil_scoped_release nogil;
+    FG_DISPATCH_FLOAT(a->dtype(), "_gemm", T, {
+      auto f = naive ? static_cast<void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t,
+                                            const T*, int64_t, int64_t, T, T*, int64_t, int64_t)>(
+                           &gemm_naive)
+                     : static_cast<void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t,
+                                            const T*, int64_t, int64_t, T, T*, int64_t, int64_t)>(
+                           &gemm);
+      f(M, N, K, a->data<T>(), a->strides()[0], a->strides()[1], b->data<T>(), b->strides()[0],
+        b->strides()[1], static_cast<T>(beta), c->data<T>(), c->strides()[0], c->strides()[1]);
+    });
+  });
+  m.def("_gemm_kernel_name", [](bool is_double) { return std::string(gemm_kernel_name(is_double)); });
   m.def("live_counts", [] { return py::make_tuple(TensorImpl::live_count(), Node::live_count()); },
         "(tensors, nodes) alive in the process: for leak tests");
 
