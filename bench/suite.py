@@ -173,26 +173,30 @@ def bench_matmul() -> list[dict[str, Any]]:
 
 # --- MLP training step --------------------------------------------------------------------------
 SIZES = (784, 512, 256, 10)
+DEMO = (64, 128, 10)  # python -m fastgrad.demo's model (scikit-learn digits), batch 32
+MIDDLE = {784: (512, 256), 64: (128,)}  # hidden sizes by input width
 
 
-def mlp_init(seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def mlp_init(sizes: tuple[int, ...] = SIZES, seed: int = 0
+             ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     rng = np.random.default_rng(seed)
     ws, bs = [], []
-    for i, o in zip(SIZES[:-1], SIZES[1:]):
+    for i, o in zip(sizes[:-1], sizes[1:]):
         bound = 1 / np.sqrt(i)
         ws.append(rng.uniform(-bound, bound, (o, i)).astype(np.float32))
         bs.append(rng.uniform(-bound, bound, (o,)).astype(np.float32))
     return ws, bs
 
 
-def mlp_data(batch: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def mlp_data(batch: int, sizes: tuple[int, ...] = SIZES, seed: int = 1
+             ) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((batch, SIZES[0])).astype(np.float32),
-            rng.integers(0, SIZES[-1], batch).astype(np.int64))
+    return (rng.standard_normal((batch, sizes[0])).astype(np.float32),
+            rng.integers(0, sizes[-1], batch).astype(np.int64))
 
 
 def fg_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
-    ws, bs = mlp_init()
+    ws, bs = mlp_init((xa.shape[1],) + MIDDLE[xa.shape[1]] + (10,))
     layers: list[Any] = []
     for w, b in zip(ws, bs):
         lin = nn.Linear(w.shape[1], w.shape[0])
@@ -216,13 +220,13 @@ def fg_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
 
 
 def np_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
-    ws, bs = mlp_init()
+    ws, bs = mlp_init((xa.shape[1],) + MIDDLE[xa.shape[1]] + (10,))
     ref = NumpyMLP(ws, bs, lr=0.01, momentum=0.9)
     return lambda: ref.step(xa, ya)
 
 
 def torch_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
-    ws, bs = mlp_init()
+    ws, bs = mlp_init((xa.shape[1],) + MIDDLE[xa.shape[1]] + (10,))
     layers: list[Any] = []
     for w, b in zip(ws, bs):
         lin = torch.nn.Linear(w.shape[1], w.shape[0])
@@ -247,8 +251,9 @@ def torch_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
 
 def bench_mlp() -> list[dict[str, Any]]:
     out = []
-    for batch in ((128,) if ARGS.quick else (32, 128, 512)):
-        xa, ya = mlp_data(batch)
+    cases = [(SIZES, b) for b in ((128,) if ARGS.quick else (32, 128, 512))] + [(DEMO, 32)]
+    for sizes, batch in cases:
+        xa, ya = mlp_data(batch, sizes)
         fns = both_backends(lambda _b: fg_mlp_step(xa, ya))
         fns["numpy"] = np_mlp_step(xa, ya)
         # Same weights, same batch: three steps give the same losses as the NumPy reference.
@@ -258,7 +263,8 @@ def bench_mlp() -> list[dict[str, Any]]:
         if torch is not None:
             fns["torch"] = torch_mlp_step(xa, ya)
         secs = timed(fns, inner=5 if batch <= 128 else 2)
-        out.append(record(f"MLP 784-512-256-10 SGD step, batch {batch}", "ms",
+        name = "-".join(map(str, sizes))
+        out.append(record(f"MLP {name} SGD step, batch {batch}", "ms",
                           {k: s * 1e3 for k, s in secs.items()}))
     return out
 
@@ -435,8 +441,9 @@ def bench_xent() -> list[dict[str, Any]]:
 
 # --- deep chain ---------------------------------------------------------------------------------
 def deep_chain(lib: Any, n: int) -> Callable[[], Any]:
-    x = lib.tensor(1.0, requires_grad=True)
-    c = lib.tensor(1.0000001)
+    """y = x * c * c * ... (n muls of 0-d float64 tensors), then backward: dy/dx = c^n."""
+    x = lib.tensor(1.0, dtype=lib.float64, requires_grad=True)
+    c = lib.tensor(1.0000001, dtype=lib.float64)
 
     def run() -> Any:
         x.grad = None
@@ -453,7 +460,7 @@ def bench_deep() -> list[dict[str, Any]]:
     n = 10**5 if ARGS.quick else 10**6
     n_py = 10**5
     fns: Fns = {"fastgrad": deep_chain(fg, n)}
-    close("deep", float(fns["fastgrad"]()), 1.0000001 ** n, 1e-3)
+    close("deep", float(fns["fastgrad"]()), 1.0000001 ** n, 1e-6)
     secs = timed(fns, repeats=3)
     vals = {"fastgrad": secs["fastgrad"] / n * 1e6}
     fg.set_backend("python")
@@ -486,6 +493,11 @@ def mem_workload(lib: str, workload: str) -> float:
             step()
     else:  # deep chain of 10^6 ops
         deep_chain(fg if lib.startswith("fastgrad") else torch, 10**6)()
+    # VmHWM, this process's peak resident set (ru_maxrss would include what the parent held
+    # when it forked: Linux carries it across exec).
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
