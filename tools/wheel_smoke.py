@@ -62,7 +62,7 @@ def main(venv: str) -> None:
     if not losses[-1] < 0.5 * losses[0]:
         fail(f"training did not reduce the loss: {losses[0]:.4f} -> {losses[-1]:.4f}")
     print(f"wheel smoke test passed: matmul error {err:.2e}, loss {losses[0]:.4f} -> "
-          f"{losses[-1]:.4f}, OpenMP from {sorted(gomp)[0]}")
+          f"{losses[-1]:.4f}, OpenMP from {min(gomp)}")
 
 
 if __name__ == "__main__":

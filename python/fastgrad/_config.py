@@ -65,8 +65,8 @@ def show_config(file: IO[str] | None = None) -> None:
             f"C++ extension: {ext['path']}",
             f"GEMM kernel: {ext['gemm_float32']}; {ext['gemm_float64']}",
             f"CPU levels supported: {levels}",
-            f"OpenMP: {_openmp_name(ext['openmp'])}, {ext['threads']} thread(s)"
-            f" (OMP_NUM_THREADS={c['OMP_NUM_THREADS'] or 'unset'})",
+            (f"OpenMP: {_openmp_name(ext['openmp'])}, {ext['threads']} thread(s)"
+             f" (OMP_NUM_THREADS={c['OMP_NUM_THREADS'] or 'unset'})"),
             f"compiler: {ext['compiler']}, build type {ext['build_type']}",
             f"build flags: {ext['flags']}",
             f"built for this CPU only (-march=native): {'yes' if ext['native'] else 'no'}",
