@@ -17,6 +17,13 @@ def test_creation_and_dtypes(backend: str) -> None:
     assert fastgrad.tensor(np.zeros(3)).dtype is float64
     assert fastgrad.tensor(np.zeros(3, np.float16)).dtype is float32
     assert fastgrad.tensor(np.zeros(3, np.int32)).dtype is int64
+    # Regression (found by tests/test_fuzz.py): np.float64 subclasses float, and a NumPy scalar
+    # lost its dtype to the Python-float default.
+    assert fastgrad.tensor(np.float64(0.1)).dtype is float64
+    assert fastgrad.tensor(np.float64(0.1)).item() == 0.1
+    assert fastgrad.tensor(np.float32(2.5)).dtype is float32
+    assert fastgrad.tensor(np.int32(3)).dtype is int64
+    assert fastgrad.tensor(np.bool_(1)).dtype is fastgrad.bool
     assert fastgrad.zeros(2, 3).shape == (2, 3) and fastgrad.zeros(2, 3).sum().item() == 0
     assert fastgrad.ones((2, 3), dtype=float64).dtype is float64
     assert fastgrad.full((2,), 7.0).tolist() == [7.0, 7.0]
@@ -146,6 +153,15 @@ def test_reductions_with_numpy_names(backend: str) -> None:
     r = x.min(1)
     assert r.values.tolist() == [0.0, 3.0] and r.indices.tolist() == [0, 0]
     assert x.argmax().item() == 5 and x.argmin(dim=0).tolist() == [0, 0, 0]
+    # Regression (found by tests/test_fuzz.py): the Python backend took argmax of bool tensors.
+    with pytest.raises(TypeError, match="argmax: not supported for dtype bool"):
+        (x > 1).argmax()
+    with pytest.raises(TypeError, match="argmin: not supported for dtype bool"):
+        (x > 1).argmin(dim=0)
+    with pytest.raises(TypeError, match="amax: not supported for dtype bool"):
+        (x > 1).max()
+    with pytest.raises(TypeError, match="amin: not supported for dtype bool"):
+        (x > 1).amin(1)
     assert x.max().item() == 5.0 and x.min().item() == 0.0
     assert x.std().item() == pytest.approx(np.std(np.arange(6.0), ddof=1), rel=1e-6)
     assert x.var(unbiased=False).item() == pytest.approx(np.var(np.arange(6.0)), rel=1e-6)

@@ -9,6 +9,7 @@
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "build_info.h"
 #include "kernels/gemm.h"
 #include "tensor/iter.h"
 
@@ -158,6 +159,31 @@ class PyNode : public Node {
   std::string name_;
   std::shared_ptr<PyRef> fn_;
 };
+
+// How this module was built and which kernels this CPU runs: fastgrad.show_config() prints it.
+py::dict build_info() {
+  py::dict d;
+  d["compiler"] = FASTGRAD_COMPILER;
+  d["build_type"] = FASTGRAD_BUILD_TYPE;
+  d["flags"] = FASTGRAD_BUILD_FLAGS;
+  d["native"] = bool(FASTGRAD_NATIVE);
+  d["sanitize"] = bool(FASTGRAD_SANITIZE);
+#ifdef _OPENMP
+  d["openmp"] = _OPENMP;  // the spec's date, e.g. 201511 for OpenMP 4.5
+#else
+  d["openmp"] = py::none();
+#endif
+  d["gemm_float32"] = gemm_kernel_name(false);
+  d["gemm_float64"] = gemm_kernel_name(true);
+  py::list levels;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("x86-64-v4")) levels.append("x86-64-v4");
+  if (__builtin_cpu_supports("x86-64-v3")) levels.append("x86-64-v3");
+  if (__builtin_cpu_supports("x86-64-v2")) levels.append("x86-64-v2");
+#endif
+  d["cpu_levels"] = levels;
+  return d;
+}
 
 std::vector<int64_t> to_shape(const py::object& o) { return o.cast<std::vector<int64_t>>(); }
 
@@ -331,6 +357,7 @@ PYBIND11_MODULE(_core, m) {
     });
   });
   m.def("_gemm_kernel_name", [](bool is_double) { return std::string(gemm_kernel_name(is_double)); });
+  m.def("build_info", &build_info);
   m.def("live_counts", [] { return py::make_tuple(TensorImpl::live_count(), Node::live_count()); },
         "(tensors, nodes) alive in the process: for leak tests");
 

@@ -1,18 +1,31 @@
 // Error helpers. User errors name the op and the shapes and map to Python exception types:
 // FG_CHECK -> ValueError, FG_TYPE_ERROR -> TypeError, FG_INDEX_CHECK -> IndexError,
-// FG_RUNTIME_CHECK -> RuntimeError. FG_ASSERT is for our own bugs (file:line, RuntimeError).
+// FG_RUNTIME_CHECK -> RuntimeError, OutOfMemory -> MemoryError. FG_ASSERT is for our own bugs (file:line, RuntimeError).
 // Nothing here may be called inside an OpenMP parallel region.
 #pragma once
 #include <cstdint>
+#include <new>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace fastgrad {
 
 struct TypeError : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+// An allocation that cannot be made, with a message naming what was asked for. A std::bad_alloc,
+// so pybind11 raises MemoryError with this message.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string msg) : msg_(std::move(msg)) {}
+  const char* what() const noexcept override { return msg_.c_str(); }
+
+ private:
+  std::string msg_;
 };
 
 using Shape = std::vector<int64_t>;

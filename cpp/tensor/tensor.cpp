@@ -103,7 +103,9 @@ int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
     FG_CHECK(d >= 0, "negative dimension in shape ", shape);
-    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) throw std::bad_alloc();
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) {
+      throw OutOfMemory(str_cat("a tensor of shape ", shape, " has more than 2^63 elements"));
+    }
     n *= d;
   }
   return n;
@@ -147,9 +149,17 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape s
 }
 
 Tensor empty(const Shape& shape, DType dtype) {
-  int64_t n = shape_numel(shape);
-  if (n > std::numeric_limits<int64_t>::max() / 8) throw std::bad_alloc();
-  auto st = allocate_storage(n * static_cast<int64_t>(itemsize(dtype)));
+  const int64_t n = shape_numel(shape);
+  const int64_t item = static_cast<int64_t>(itemsize(dtype));
+  std::shared_ptr<Storage> st;
+  try {
+    if (n > std::numeric_limits<int64_t>::max() / 8) throw std::bad_alloc();
+    st = allocate_storage(n * item);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(str_cat("cannot allocate ", static_cast<double>(n) * item / (1 << 30),
+                              " GiB for a tensor of shape ", shape, " and dtype ",
+                              dtype_name(dtype)));
+  }
   return std::make_shared<TensorImpl>(std::move(st), 0, shape, contiguous_strides(shape), dtype);
 }
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastgrad import _backend
 from fastgrad._backend import get_backend, set_backend
+from fastgrad._config import show_config
 from fastgrad._creation import (
     arange, empty, eye, from_numpy, full, full_like, linspace, manual_seed, ones, ones_like, rand,
     rand_like, randint, randn, randn_like, tensor, zeros, zeros_like,
@@ -57,7 +58,7 @@ __all__ = [
     "log", "log_softmax", "logsumexp", "long", "manual_seed", "matmul", "max", "maximum", "mean",
     "min", "minimum", "no_grad", "ones", "ones_like", "permute", "pow", "rand", "rand_like",
     "randint", "randn", "randn_like", "relu", "reshape", "result_type", "set_backend",
-    "set_grad_enabled", "set_num_threads", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze",
-    "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "var", "where", "zeros",
-    "zeros_like", "nn", "optim", "save", "load",
+    "set_grad_enabled", "set_num_threads", "show_config", "sigmoid", "sin", "softmax", "split",
+    "sqrt", "squeeze", "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "var",
+    "where", "zeros", "zeros_like", "nn", "optim", "save", "load",
 ]

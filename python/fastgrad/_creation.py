@@ -45,14 +45,14 @@ def _infer_dtype(data: Any) -> dtype:
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor (a copy) from nested lists, scalars, NumPy arrays or another tensor.
 
-    Python floats give float32, ints int64, bools bool; a NumPy array keeps its dtype
-    (float16 -> float32, other integer kinds -> int64). Example: ``fastgrad.tensor([[1., 2.]])``.
+    Python floats give float32, ints int64, bools bool; a NumPy array or NumPy scalar keeps its
+    dtype (float16 -> float32, other integer kinds -> int64). Example: ``fastgrad.tensor([[1., 2.]])``.
     """
     if isinstance(data, Tensor):
         a = np.array(data.detach().numpy(), copy=True)
         d = data.dtype if dtype is None else as_dtype(dtype)
-    elif isinstance(data, np.ndarray):
-        a = data
+    elif isinstance(data, (np.ndarray, np.generic)):  # np.float64 is also a Python float
+        a = np.asarray(data)
         d = for_array(a.dtype) if dtype is None else as_dtype(dtype)
     else:
         if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in data):

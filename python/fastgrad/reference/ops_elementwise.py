@@ -4,6 +4,7 @@
 # dtype casts. Not here: broadcasting of gradients (the engine's sum_to) and in-place ops.
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -60,8 +61,15 @@ def full(shape: Sequence[int], value: float, dtype: int) -> RTensor:
     s = as_shape("full", shape)
     if any(d < 0 for d in s):
         raise ValueError(f"negative dimension in shape {s}")
-    with _quiet():
-        return RTensor(np.full(s, float(value), dtype=NP_DTYPES[dtype]))
+    nbytes = math.prod(s) * NP_DTYPES[dtype].itemsize
+    try:
+        if nbytes >= 2**63:  # NumPy says ValueError ("array is too big"); C++ says MemoryError
+            raise MemoryError
+        with _quiet():
+            return RTensor(np.full(s, float(value), dtype=NP_DTYPES[dtype]))
+    except MemoryError:
+        raise MemoryError(f"cannot allocate {nbytes / 2**30:g} GiB for a tensor of shape {s} and "
+                          f"dtype {DTYPE_NAMES[dtype]}") from None
 
 
 def scalar(value: float, dtype: int) -> RTensor:

@@ -77,6 +77,8 @@ def _extreme_rule(n: FnNode, g: Grads) -> list:
 def _extreme(op: str, name: str, f: np.ufunc, x: RTensor, dims: Sequence[int],
              keepdim: bool) -> RTensor:
     d = norm_dims(op, dims, x.ndim)
+    if x.dtype == BOOL:  # as C++: found by tests/test_fuzz.py
+        raise TypeError(f"{op}: not supported for dtype bool")
     _check_nonempty(op, x, d)
     out = wrap(f.reduce(x.data, axis=d, keepdims=bool(keepdim)), x.dtype)
     n = make_node(name, _extreme_rule, [x], [out], (d, bool(keepdim)))
@@ -98,14 +100,16 @@ def amin(x: RTensor, dims: Sequence[int], keepdim: bool) -> RTensor:
 
 # --- argmax, argmin (no gradient) ----------------------------------------------------------------
 def _arg(op: str, f: object, x: RTensor, dim: int | None, keepdim: bool) -> RTensor:
-    if dim is None:
+    d = None if dim is None else norm_dim(op, dim, x.ndim)
+    if x.dtype == BOOL:  # as C++ (and PyTorch): found by tests/test_fuzz.py
+        raise TypeError(f"{op}: not supported for dtype bool")
+    if d is None:
         if x.numel == 0:
             raise ValueError(f"{op}: cannot reduce over a zero-size dim of a tensor of shape "
                              f"{x.shape}")
         r = f(x.data.reshape(-1))  # flat index in C order
         shape = (1,) * x.ndim if keepdim else ()
         return wrap(np.reshape(r, shape), INT64)
-    d = norm_dim(op, dim, x.ndim)
     if x.ndim == 0:
         return wrap(0, INT64)
     _check_nonempty(op, x, (d,))
