@@ -93,6 +93,15 @@ Tensor Node::saved(size_t i) {
                    "backward if you need to backward twice.");
   FG_ASSERT(i < saved_.size(), "saved tensor index out of range in ", name());
   SavedTensor& s = saved_[i];
+  // See Note [Version counter]: an in-place op on a saved tensor would make this rule silently
+  // use the new values, so refuse. One atomic load per unpack.
+  if (s.tensor && s.tensor->version() != s.saved_version) {
+    throw std::runtime_error(str_cat(
+        "one of the variables needed for gradient computation has been modified by an in-place "
+        "operation: saved tensor ", i, " of ", name(), " (shape ", s.tensor->shape(),
+        ") is at version ", s.tensor->version(), "; expected version ", s.saved_version,
+        " instead. Use the out-of-place op, or clone() the tensor before modifying it."));
+  }
   if (!s.is_output || !s.tensor) return s.tensor;
   // An output: re-attach this node as its grad_fn so create_graph differentiates through it.
   auto fn = s.output_of.lock();

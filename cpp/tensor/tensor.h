@@ -23,7 +23,8 @@ struct Storage {
   std::shared_ptr<void> holder;  // owns the memory (aligned buffer or a foreign owner)
   void* data = nullptr;
   int64_t nbytes = 0;
-  // Note [Version counter]: shared by every view of this storage; in-place ops bump it.
+  // Note [Version counter]: shared by every view of this storage; in-place ops bump it. A saved
+  // tensor records it when saved and Node::saved() refuses to unpack it if it has changed.
   std::atomic<int64_t> version{0};
 };
 

@@ -641,6 +641,12 @@ class Tensor:
             r = self.clamp(min, max)
         return self._assign("clamp_", r)
 
+    def relu_(self) -> Tensor:
+        self._check_inplace("relu_")
+        with _NoGrad(self._b):
+            r = self.relu()
+        return self._assign("relu_", r)
+
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         from fastgrad._creation import _rng
 

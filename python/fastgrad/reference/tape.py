@@ -374,6 +374,14 @@ class Node:
         if self.released:
             raise RuntimeError(FREED_MESSAGE.format(self.name()))
         s = self._saved[i]
+        # See Note [Version counter] in cpp/tensor/tensor.h.
+        if s.tensor is not None and s.tensor.version != s.saved_version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"in-place operation: saved tensor {i} of {self.name()} (shape {s.tensor.shape}) "
+                f"is at version {s.tensor.version}; expected version {s.saved_version} instead. "
+                "Use the out-of-place op, or clone() the tensor before modifying it."
+            )
         if not s.is_output or s.tensor is None:
             return s.tensor
         # An output: re-attach its node as grad_fn so create_graph differentiates through it.
