@@ -139,9 +139,11 @@ def test_unused_input_zeros_or_strict_error(backend: str) -> None:
 
 def test_errors_name_the_op_and_shapes(backend: str) -> None:
     x = fastgrad.tensor([1.0, 2.0], dtype=fastgrad.float64)
-    with pytest.raises(ValueError, match=r"vjp: v can be omitted only for one-element outputs.*\(2,\)"):
+    with pytest.raises(ValueError,
+                       match=r"vjp: v can be omitted only for one-element outputs.*\(2,\)"):
         AF.vjp(lambda t: t * 2.0, x)
-    with pytest.raises(ValueError, match=r"jvp: v\[0\] has shape \(3,\) but inputs\[0\] has shape \(2,\)"):
+    with pytest.raises(ValueError,
+                       match=r"jvp: v\[0\] has shape \(3,\) but inputs\[0\] has shape \(2,\)"):
         AF.jvp(lambda t: t * 2.0, x, fastgrad.zeros(3, dtype=fastgrad.float64))
     with pytest.raises(ValueError, match=r"hessian: func must return a single one-element Tensor"):
         AF.hessian(lambda t: t * 2.0, x)

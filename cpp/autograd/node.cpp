@@ -13,6 +13,13 @@ static thread_local bool t_grad_enabled = true;
 bool GradMode::is_enabled() { return t_grad_enabled; }
 void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
+static thread_local bool t_anomaly_enabled = false;
+static AnomalyMode::TraceFn g_trace_fn = nullptr;
+bool AnomalyMode::is_enabled() { return t_anomaly_enabled; }
+void AnomalyMode::set_enabled(bool enabled) { t_anomaly_enabled = enabled; }
+void AnomalyMode::set_trace_fn(TraceFn fn) { g_trace_fn = fn; }
+std::string AnomalyMode::trace() { return g_trace_fn ? g_trace_fn() : std::string(); }
+
 static std::atomic<uint64_t> g_next_seq{0};
 
 static std::atomic<int64_t> g_live_nodes{0};
@@ -180,6 +187,7 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
     node->next_edges_.push_back(t && t->requires_grad_ ? gradient_edge(t) : Edge{});
     node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()} : TensorMeta{{}, DType::Float32});
   }
+  if (AnomalyMode::is_enabled()) node->creation_trace_ = AnomalyMode::trace();
   uint32_t nr = 0;
   for (const Tensor& o : outputs) {
     node->output_meta_.push_back({o->shape(), o->dtype()});

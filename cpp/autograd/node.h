@@ -65,6 +65,8 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_;
   uint64_t seq_nr_;
   bool released_ = false;
+  // Where the forward op was called (set only in anomaly mode; see AnomalyMode).
+  std::string creation_trace_;
 
  protected:
   std::vector<SavedTensor> saved_;

@@ -143,6 +143,15 @@ class PyNode : public Node {
 
 std::vector<int64_t> to_shape(const py::object& o) { return o.cast<std::vector<int64_t>>(); }
 
+// Anomaly mode: the Python line that created a node (fastgrad.autograd.anomaly.creation_trace).
+std::string python_creation_trace() {
+  py::gil_scoped_acquire gil;
+  // Leaked on purpose: destroying a Python object after the interpreter is gone would crash.
+  static py::object* fn = new py::object(
+      py::module_::import("fastgrad.autograd.anomaly").attr("creation_trace"));
+  return (*fn)().cast<std::string>();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -268,6 +277,9 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release nogil;
     return run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, allow_unused);
   });
+  AnomalyMode::set_trace_fn(&python_creation_trace);
+  m.def("is_anomaly_enabled", &AnomalyMode::is_enabled);
+  m.def("set_anomaly_enabled", &AnomalyMode::set_enabled);
   m.def("is_grad_enabled", &GradMode::is_enabled);
   m.def("set_grad_enabled", &GradMode::set_enabled);
   m.def("function_apply", [](const std::string& name, py::function backward_fn,

@@ -25,6 +25,7 @@ equal dtypes and broadcast like NumPy):
     backward(roots, grads, retain_graph, create_graph)
     grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused) -> list
     is_grad_enabled() set_grad_enabled(flag)
+    is_anomaly_enabled() set_anomaly_enabled(flag)      (detect_anomaly: thread-local, like grad mode)
     function_apply(name, backward_fn, inputs, outputs)   (custom autograd.Function nodes)
     set_num_threads(n) get_num_threads()
 Errors: ValueError for shapes, TypeError for dtypes, IndexError for indices, RuntimeError for

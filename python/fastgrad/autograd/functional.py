@@ -53,7 +53,8 @@ def _check_v(op: str, v: tuple[Tensor, ...], like: tuple[Tensor, ...], what: str
         raise ValueError(f"{op}: v has {len(v)} tensors but {what} has {len(like)}")
     for i, (a, b) in enumerate(zip(v, like)):
         if a.shape != b.shape:
-            raise ValueError(f"{op}: v[{i}] has shape {a.shape} but {what}[{i}] has shape {b.shape}")
+            raise ValueError(f"{op}: v[{i}] has shape {a.shape} but {what}[{i}] has shape "
+                             f"{b.shape}")
 
 
 def _tangents(op: str, xs: tuple[Tensor, ...], v: Tensors | None) -> tuple[Tensor, ...]:
@@ -162,7 +163,8 @@ def _jacobian_rows(out: Tensor, xs: tuple[Tensor, ...], create_graph: bool,
     if out.numel() == 0 or not out.requires_grad:
         if strict and out.numel():
             raise RuntimeError("jacobian: an output is independent of the inputs (strict=True)")
-        return [_wrap(x._b.full(list(out.shape + x.shape), 0.0, x._impl.dtype), x._b) for x in xs]
+        return [_wrap(x._b.full(list(out.shape + x.shape), 0.0, x._impl.dtype), x._b)
+                for x in xs]
     rows: list[list[Tensor]] = [[] for _ in xs]
     for k in range(out.numel()):
         gs = _grads("jacobian", [out], xs, [_one_hot(out, k)], create_graph, strict)

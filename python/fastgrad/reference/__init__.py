@@ -68,7 +68,9 @@ from fastgrad.reference.ops_shape import (
 from fastgrad.reference.tape import (
     detach,
     get_num_threads,
+    is_anomaly_enabled,
     is_grad_enabled,
+    set_anomaly_enabled,
     set_grad_enabled,
     set_num_threads,
 )
@@ -87,7 +89,7 @@ __all__ = [
     "take", "put_add", "matmul",
     "copy_", "fill_", "put_",
     "backward", "grad",
-    "is_grad_enabled", "set_grad_enabled",
+    "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
     "function_apply",
     "set_num_threads", "get_num_threads",
     "sgd_step_", "adam_step_",

@@ -51,6 +51,15 @@ def set_grad_enabled(flag: bool) -> None:
     _mode.enabled = bool(flag)
 
 
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly mode is on for this thread (see fastgrad.autograd.anomaly)."""
+    return getattr(_mode, "anomaly", False)
+
+
+def set_anomaly_enabled(flag: bool) -> None:
+    _mode.anomaly = bool(flag)
+
+
 class GradMode:
     """``with GradMode(flag):`` sets grad mode and restores the previous one on exit."""
 
@@ -326,7 +335,7 @@ class Node:
     """One backward function. ``next_edges[i]`` is ``(node or None, input_nr)`` for input i."""
 
     __slots__ = ("next_edges", "input_meta", "output_meta", "pre_hooks", "retained", "seq_nr",
-                 "released", "_saved", "__weakref__")
+                 "released", "_saved", "creation_trace", "__weakref__")
 
     def __init__(self) -> None:
         self.next_edges: list[tuple[Node | None, int]] = []
@@ -340,6 +349,7 @@ class Node:
         _seq[0] += 1
         self.released = False
         self._saved: list[SavedTensor] = []
+        self.creation_trace = ""  # where the forward op was called (anomaly mode only)
 
     # grads[i] is the gradient of forward output i (never None: the engine fills zeros). Returns
     # one gradient per forward input, in the input's or the output's broadcast shape (the engine
@@ -492,6 +502,10 @@ def set_history(node: Node, inputs: Sequence[RTensor | None], outputs: Sequence[
         else:
             node.next_edges.append((None, 0))
         node.input_meta.append((t.shape, t.dtype) if t is not None else ((), FLOAT32))
+    if is_anomaly_enabled():
+        from fastgrad.autograd.anomaly import creation_trace
+
+        node.creation_trace = creation_trace()
     for nr, o in enumerate(outputs):
         node.output_meta.append((o.shape, o.dtype))
         o.grad_fn = node
