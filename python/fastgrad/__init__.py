@@ -21,8 +21,8 @@ from fastgrad._ops import (
     split, sqrt, squeeze, stack, std, sum, tanh, transpose, unsqueeze, var,
 )
 from fastgrad.autograd import (
-    Function, enable_grad, grad, gradcheck, gradgradcheck, is_grad_enabled, no_grad,
-    set_grad_enabled,
+    Function, checkpoint, checkpoint_sequential, enable_grad, grad, gradcheck, gradgradcheck,
+    is_grad_enabled, no_grad, set_grad_enabled,
 )
 from fastgrad import autograd  # noqa: F401
 from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
@@ -52,6 +52,7 @@ def get_num_threads() -> int:
 
 __all__ = [
     "Function", "Tensor", "abs", "arange", "argmax", "argmin", "bool", "broadcast_to", "cat",
+    "checkpoint", "checkpoint_sequential",
     "clamp", "concatenate", "cos", "double", "dtype", "empty", "enable_grad", "exp", "eye",
     "flatten", "float", "float32", "float64", "from_numpy", "full", "full_like",
     "get_backend", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "int64",

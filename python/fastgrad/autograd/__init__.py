@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastgrad.autograd import functional
 from fastgrad.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from fastgrad.autograd.api import backward, grad
+from fastgrad.autograd.checkpoint import checkpoint, checkpoint_sequential
 from fastgrad.autograd.function import Function, FunctionCtx
 from fastgrad.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from fastgrad.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -15,6 +16,8 @@ __all__ = [
     "FunctionCtx",
     "GradcheckError",
     "backward",
+    "checkpoint",
+    "checkpoint_sequential",
     "detect_anomaly",
     "enable_grad",
     "functional",
