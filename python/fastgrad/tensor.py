@@ -151,15 +151,29 @@ class Tensor:
     def retain_grad(self) -> None:
         self._impl.retain_grad()
 
-    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> None:
-        """Calls ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> Any:
+        """Calls ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces it.
+
+        Returns a handle whose ``remove()`` turns the hook off. Example:
+        ``h = x.register_hook(lambda g: g * 2)``, then ``h.remove()``.
+        """
+        from fastgrad._hooks import RemovableHandle
+
         b = self._b
+        live: dict[int, Any] = {}
+        handle = RemovableHandle(live)
+        live[handle.id] = fn
 
         def hook(g: Any) -> Any:
+            if not live:  # removed: the backend keeps the wrapper, which now does nothing
+                return None
             r = fn(_wrap(g, b))
+            if r is not None and not isinstance(r, Tensor):
+                raise TypeError(f"hook: expected a Tensor or None, got {type(r).__name__}")
             return None if r is None else r._impl
 
         self._impl.register_hook(hook)
+        return handle
 
     def detach(self) -> Tensor:
         return _wrap(self._b.detach(self._impl), self._b)
