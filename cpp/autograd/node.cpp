@@ -192,6 +192,8 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
   for (const Tensor& o : outputs) {
     node->output_meta_.push_back({o->shape(), o->dtype()});
     o->grad_fn_ = node;
+    if (nr == 0) node->output0_ = o;
+    else node->more_outputs_.push_back(o);
     o->output_nr_ = nr++;
     o->requires_grad_ = true;
   }

@@ -67,6 +67,14 @@ class Node : public std::enable_shared_from_this<Node> {
   bool released_ = false;
   // Where the forward op was called (set only in anomaly mode; see AnomalyMode).
   std::string creation_trace_;
+  // The forward outputs, weakly (fastgrad.viz labels edges with their values): output 0 inline,
+  // so a single-output node allocates nothing for it.
+  std::weak_ptr<TensorImpl> output0_;
+  std::vector<std::weak_ptr<TensorImpl>> more_outputs_;
+  Tensor output(size_t i) const {
+    if (i == 0) return output0_.lock();
+    return i <= more_outputs_.size() ? more_outputs_[i - 1].lock() : nullptr;
+  }
 
  protected:
   std::vector<SavedTensor> saved_;

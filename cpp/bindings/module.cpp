@@ -168,6 +168,12 @@ PYBIND11_MODULE(_core, m) {
         }
         return py::tuple(l);
       })
+      .def("output", [](const Node& n, size_t i) { return n.output(i); },
+           "forward output i if it is still alive, else None (for fastgrad.viz)")
+      .def_property_readonly("variable", [](const Node& n) -> Tensor {
+        auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
+        return acc ? acc->variable : nullptr;
+      }, "the leaf of an AccumulateGrad node, else None")
       .def("__repr__", [](const Node& n) { return "<" + n.name() + ">"; });
 
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>>(m, "TensorImpl")

@@ -26,7 +26,7 @@ from fastgrad.autograd import (
 )
 from fastgrad import autograd  # noqa: F401
 from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
-from fastgrad import nn, optim
+from fastgrad import nn, optim, viz
 from fastgrad._serialization import load, save
 
 float = float32  # noqa: A001
@@ -62,5 +62,5 @@ __all__ = [
     "randint", "randn", "randn_like", "relu", "reshape", "result_type", "set_backend",
     "set_grad_enabled", "set_num_threads", "sigmoid", "sin", "softmax", "split", "sqrt", "squeeze",
     "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "var", "where", "zeros",
-    "zeros_like", "nn", "optim", "save", "load",
+    "zeros_like", "nn", "optim", "save", "load", "viz",
 ]

@@ -335,7 +335,7 @@ class Node:
     """One backward function. ``next_edges[i]`` is ``(node or None, input_nr)`` for input i."""
 
     __slots__ = ("next_edges", "input_meta", "output_meta", "pre_hooks", "retained", "seq_nr",
-                 "released", "_saved", "creation_trace", "__weakref__")
+                 "released", "_saved", "creation_trace", "outputs", "__weakref__")
 
     def __init__(self) -> None:
         self.next_edges: list[tuple[Node | None, int]] = []
@@ -350,6 +350,7 @@ class Node:
         self.released = False
         self._saved: list[SavedTensor] = []
         self.creation_trace = ""  # where the forward op was called (anomaly mode only)
+        self.outputs: list[weakref.ref] = []  # the forward outputs, weakly (for fastgrad.viz)
 
     # grads[i] is the gradient of forward output i (never None: the engine fills zeros). Returns
     # one gradient per forward input, in the input's or the output's broadcast shape (the engine
@@ -363,6 +364,10 @@ class Node:
     def release_saved(self) -> None:
         self._saved = []
         self.released = True
+
+    def output(self, i: int) -> RTensor | None:
+        """Forward output i if it is still alive, else None (fastgrad.viz labels edges with it)."""
+        return self.outputs[i]() if i < len(self.outputs) else None
 
     def needs_input_grad(self, i: int) -> bool:
         return i < len(self.next_edges) and self.next_edges[i][0] is not None
@@ -509,6 +514,7 @@ def set_history(node: Node, inputs: Sequence[RTensor | None], outputs: Sequence[
     for nr, o in enumerate(outputs):
         node.output_meta.append((o.shape, o.dtype))
         o.grad_fn = node
+        node.outputs.append(weakref.ref(o))
         o.output_nr = nr
         o._requires_grad = True
 
