@@ -96,12 +96,62 @@ def test_inplace_on_leaf_requiring_grad(backend: str) -> None:
     assert w.tolist() == [2.0, 7.0] and w._version == 2
 
 
-def test_inplace_on_non_leaf_requiring_grad_is_refused(backend: str) -> None:
-    w = fastgrad.tensor([1.0, 2.0], requires_grad=True)
-    y = w * 2.0
-    with pytest.raises(RuntimeError, match="mul_: in-place operations on tensors that require grad "
-                                           "are not supported outside no_grad"):
-        y.mul_(3.0)
+def test_recorded_inplace_ops_on_non_leaves(backend: str) -> None:
+    x = fastgrad.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    w = fastgrad.tensor([0.5, 0.5, 0.5], requires_grad=True)
+    y = x * 2.0
+    y.add_(1.0)
+    y.mul_(3.0)
+    y.sub_(w)
+    y.relu_()  # (2x + 1) * 3 - w = [8.5, -9.5, 20.5]
+    assert y.grad_fn.name() == "ReluBackward" and y._version == 4 and not y.is_leaf
+    assert y.tolist() == [8.5, 0.0, 20.5]
+    y.sum().backward()
+    assert x.grad.tolist() == [6.0, 0.0, 6.0] and w.grad.tolist() == [-1.0, 0.0, -1.0]
+
+
+def test_recorded_copy_fill_and_setitem(backend: str) -> None:
+    x = fastgrad.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = fastgrad.tensor([4.0], requires_grad=True)
+    y = x * x
+    y[1] = w  # basic index, value requiring grad
+    z = x * 1.0
+    z[[0, 2]] = 7.0  # advanced index, constant value
+    (y * fastgrad.tensor([1.0, 10.0, 100.0]) + z).sum().backward()
+    assert y.tolist() == [1.0, 4.0, 9.0] and z.tolist() == [7.0, 2.0, 7.0]
+    assert x.grad.tolist() == [2.0, 1.0, 600.0] and w.grad.tolist() == [10.0]
+    u = x * 1.0
+    u.copy_(w)  # broadcast from a leaf: x gets zero gradient through u
+    v = x * 1.0
+    v.fill_(5.0)
+    assert u.tolist() == [4.0] * 3 and v.tolist() == [5.0] * 3 and v.requires_grad
+    x.grad = w.grad = None
+    (u.sum() + v.sum()).backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0] and w.grad.tolist() == [3.0]
+    with pytest.raises(RuntimeError, match="setitem: an index that repeats positions"):
+        u[[0, 0]] = w
+
+
+def test_recorded_inplace_on_a_saved_output_raises_at_backward(backend: str) -> None:
+    x = fastgrad.tensor([0.0, 1.0], requires_grad=True)
+    y = x.sigmoid()  # SigmoidBackward saves its output y
+    y.mul_(2.0)  # allowed (recorded); y's memory now differs from what sigmoid saved
+    with pytest.raises(RuntimeError, match=stale(0, "SigmoidBackward", r"\(2,\)", 1, 0)):
+        y.sum().backward()
+
+
+def test_recorded_inplace_on_views_is_refused(backend: str) -> None:
+    x = fastgrad.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2.0
+    v = y[0:1]
+    for t in (v, y):
+        with pytest.raises(RuntimeError, match=r"mul_: an in-place operation recorded by autograd "
+                                               r"on a view, or on a tensor that has views"):
+            t.mul_(3.0)
+    assert y._version == 0
+    with fastgrad.no_grad():
+        v.mul_(3.0)  # not recorded: allowed, and y sees it
+    assert y.tolist() == [6.0, 4.0]
 
 
 class Scale(Function):

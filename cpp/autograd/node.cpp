@@ -199,6 +199,14 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
   }
 }
 
+void rebase_history(const Tensor& dst, const Tensor& src) {
+  FG_ASSERT(src->grad_fn_, "rebase_history: the source has no history");
+  dst->grad_fn_ = src->grad_fn_;
+  dst->output_nr_ = src->output_nr_;
+  dst->requires_grad_ = true;
+  if (src->output_nr_ == 0) dst->grad_fn_->output0_ = dst;
+}
+
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
                                      const std::vector<Tensor>& outputs) {
   if (!any_requires_grad(inputs)) return nullptr;

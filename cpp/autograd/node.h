@@ -120,6 +120,10 @@ Edge gradient_edge(const Tensor& t);
 void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor>& outputs);
 
+// A differentiable in-place op wrote `src` (computed out of place) into `dst`'s memory: `dst`
+// takes over src's history (grad_fn and output number).
+void rebase_history(const Tensor& dst, const Tensor& src);
+
 // Convenience for ops: returns a FnNode wired to inputs/outputs when grad is needed, else null.
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
                                      const std::vector<Tensor>& outputs);

@@ -188,6 +188,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
       .def_property_readonly("is_contiguous", &TensorImpl::is_contiguous)
       .def_property_readonly("version", &TensorImpl::version)
+      .def_property_readonly("has_views", [](const TensorImpl& t) {
+        return t.storage()->has_views.load(std::memory_order_relaxed);
+      })
       .def_property_readonly("retains_grad", [](const TensorImpl& t) { return t.retains_grad_; })
       .def_property_readonly("grad_fn", [](const TensorImpl& t) { return t.grad_fn_; })
       .def_property(
@@ -234,6 +237,7 @@ PYBIND11_MODULE(_core, m) {
     return full(s, v, static_cast<DType>(d));
   });
   m.def("detach", [](const Tensor& t) { return detach(t); });
+  m.def("rebase_history", &rebase_history);
   m.def("clone", &fastgrad::clone, release());
   m.def("contiguous", &fastgrad::contiguous, release());
 

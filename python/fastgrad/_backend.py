@@ -7,12 +7,13 @@ Handle attributes: ``shape`` (tuple), ``dtype`` (int code: 0 float32, 1 float64,
 ``ndim``, ``numel``, ``requires_grad`` (settable on leaves), ``grad`` (handle or None, settable),
 ``grad_fn`` (node or None; a node has ``name()`` and ``next_functions``), ``is_leaf``,
 ``retains_grad``, ``retain_grad()``, ``register_hook(fn)`` (fn: handle -> handle or None),
-``version`` (in-place counter), ``is_contiguous``, ``item()``.
+``version`` (in-place counter), ``has_views`` (a view op aliased its memory), ``is_contiguous``,
+``item()``.
 
 Functions (all ops record a node when grad mode is on and an input requires grad; binary ops take
 equal dtypes and broadcast like NumPy):
     from_numpy(a) to_numpy(x) scalar(value, dtype) full(shape, value, dtype)
-    detach clone contiguous
+    detach clone contiguous rebase_history(dst, src)   (dst takes over src's grad_fn)
     neg exp log sqrt abs sign sin cos tanh sigmoid relu
     relu_backward(g, y) sigmoid_backward(g, y) tanh_backward(g, y)
     add sub mul div pow maximum minimum lt le gt ge eq ne logical_not where(c, a, b)

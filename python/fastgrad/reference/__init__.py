@@ -70,6 +70,7 @@ from fastgrad.reference.tape import (
     get_num_threads,
     is_anomaly_enabled,
     is_grad_enabled,
+    rebase_history,
     set_anomaly_enabled,
     set_grad_enabled,
     set_num_threads,
@@ -77,7 +78,7 @@ from fastgrad.reference.tape import (
 
 __all__ = [
     "from_numpy", "to_numpy", "scalar", "full",
-    "detach", "clone", "contiguous",
+    "detach", "clone", "contiguous", "rebase_history",
     "neg", "exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid", "relu",
     "relu_backward", "sigmoid_backward", "tanh_backward",
     "add", "sub", "mul", "div", "pow", "maximum", "minimum",

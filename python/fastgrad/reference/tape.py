@@ -120,8 +120,8 @@ def _checked_hook(fn: Callable) -> Callable:
 class RTensor:
     """A tensor handle of the reference backend: ``data`` is the NumPy array (shared, not copied).
 
-    ``_version`` is a one-element list shared by every view of the same memory (see Note [Version
-    counter] in cpp/tensor/tensor.h). A tensor requires grad if it is a leaf with the flag set or
+    ``_version`` is a list [count, has_views] shared by every view of the same memory (see Note
+    [Version counter] and Storage::has_views in cpp/tensor/tensor.h). A tensor requires grad if it is a leaf with the flag set or
     if it has a grad_fn.
     """
 
@@ -137,7 +137,7 @@ class RTensor:
                             "int64 and bool")
         self.data = data
         self.dtype = code
-        self._version = [0] if version is None else version
+        self._version = [0, False] if version is None else version
         self._requires_grad = False
         self.grad_fn: Node | None = None
         self.output_nr = 0
@@ -165,6 +165,10 @@ class RTensor:
 
     def bump_version(self) -> None:
         self._version[0] += 1
+
+    @property
+    def has_views(self) -> bool:
+        return self._version[1]
 
     @property
     def is_contiguous(self) -> bool:
@@ -517,6 +521,17 @@ def set_history(node: Node, inputs: Sequence[RTensor | None], outputs: Sequence[
         node.outputs.append(weakref.ref(o))
         o.output_nr = nr
         o._requires_grad = True
+
+
+def rebase_history(dst: RTensor, src: RTensor) -> None:
+    """A differentiable in-place op wrote ``src`` (computed out of place) into ``dst``'s memory:
+    ``dst`` takes over src's history (grad_fn and output number)."""
+    if src.grad_fn is None:
+        raise RuntimeError("rebase_history: the source has no history")
+    dst.grad_fn = src.grad_fn
+    dst.output_nr = src.output_nr
+    dst._requires_grad = True
+    dst.grad_fn.outputs[src.output_nr] = weakref.ref(dst)
 
 
 def make_node(name: str, rule: Rule, inputs: Sequence[RTensor | None], outputs: Sequence[RTensor],
