@@ -91,3 +91,26 @@ def test_errors(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         viz.draw([1.0])
     p = tmp_path / "g.dot"
     assert viz.draw(f, path=str(p)) == p.read_text()
+
+
+def test_seed3_full_picture_with_record_and_backward(backend: str) -> None:
+    w0, x0, w1, x1, w2 = (fastgrad.tensor(v, dtype=fastgrad.float64, requires_grad=True)
+                          for v in (2.0, -1.0, -3.0, -2.0, -3.0))
+    with viz.record():
+        f = 1 / (1 + (-(w0 * x0 + w1 * x1 + w2)).exp())
+    assert not fastgrad._backend.current.is_keep_outputs_enabled()
+    e = edges(viz.draw(f, names={"w0": w0, "x0": x0, "w1": w1, "x1": x1, "w2": w2, "f": f},
+                       backward=True))
+    # Every wire of the lecture's picture: value, then gradient.
+    assert e[("div", "f")] == ["0.7311", "1"]
+    assert e[("add", "div")] == ["1.368", "-0.5344"]
+    assert e[("exp", "add")] == ["0.3679", "-0.5344"]
+    assert e[("neg", "exp")] == ["-1", "-0.1966"]
+    assert e[("add", "neg")] == ["1", "0.1966"]
+    assert e[("w0", "mul")] == ["2", "-0.1966"] and e[("x0", "mul")] == ["-1", "0.3932"]
+    assert e[("w1", "mul")] == ["-3", "-0.3932"] and e[("x1", "mul")] == ["-2", "-0.5898"]
+    assert e[("w2", "add")] == ["-3", "0.1966"]
+    assert w0.grad.item() == pytest.approx(-0.19661193, abs=1e-8)  # backward really ran
+    # Outside record(), an intermediate nothing saved is gone.
+    g = (w0 * x0 + w2).exp()
+    assert edges(viz.draw(g))[("add", "exp")] == ["(value freed)"]

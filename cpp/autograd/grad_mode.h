@@ -21,6 +21,13 @@ struct AnomalyMode {
   static std::string trace();
 };
 
+// fastgrad.viz.record(): nodes keep a detached alias of each output, so a picture of the graph
+// can show every forward value (normally an intermediate nothing saved is freed at once).
+struct KeepOutputsMode {
+  static bool is_enabled();
+  static void set_enabled(bool enabled);
+};
+
 struct AutoGradMode {
   explicit AutoGradMode(bool enabled) : prev_(GradMode::is_enabled()) {
     GradMode::set_enabled(enabled);

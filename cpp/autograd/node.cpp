@@ -19,6 +19,9 @@ bool AnomalyMode::is_enabled() { return t_anomaly_enabled; }
 void AnomalyMode::set_enabled(bool enabled) { t_anomaly_enabled = enabled; }
 void AnomalyMode::set_trace_fn(TraceFn fn) { g_trace_fn = fn; }
 std::string AnomalyMode::trace() { return g_trace_fn ? g_trace_fn() : std::string(); }
+static thread_local bool t_keep_outputs = false;
+bool KeepOutputsMode::is_enabled() { return t_keep_outputs; }
+void KeepOutputsMode::set_enabled(bool enabled) { t_keep_outputs = enabled; }
 
 static std::atomic<uint64_t> g_next_seq{0};
 
@@ -194,6 +197,7 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
     o->grad_fn_ = node;
     if (nr == 0) node->output0_ = o;
     else node->more_outputs_.push_back(o);
+    if (KeepOutputsMode::is_enabled()) node->kept_outputs_.push_back(detach(o));
     o->output_nr_ = nr++;
     o->requires_grad_ = true;
   }

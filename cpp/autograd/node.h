@@ -69,11 +69,14 @@ class Node : public std::enable_shared_from_this<Node> {
   std::string creation_trace_;
   // The forward outputs, weakly (fastgrad.viz labels edges with their values): output 0 inline,
   // so a single-output node allocates nothing for it.
+  // Under KeepOutputsMode also a detached alias of each (values only: no cycle).
   std::weak_ptr<TensorImpl> output0_;
   std::vector<std::weak_ptr<TensorImpl>> more_outputs_;
+  std::vector<Tensor> kept_outputs_;
   Tensor output(size_t i) const {
-    if (i == 0) return output0_.lock();
-    return i <= more_outputs_.size() ? more_outputs_[i - 1].lock() : nullptr;
+    Tensor t = i == 0 ? output0_.lock()
+                      : i <= more_outputs_.size() ? more_outputs_[i - 1].lock() : nullptr;
+    return t || i >= kept_outputs_.size() ? t : kept_outputs_[i];
   }
 
  protected:

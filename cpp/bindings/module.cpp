@@ -169,7 +169,12 @@ PYBIND11_MODULE(_core, m) {
         return py::tuple(l);
       })
       .def("output", [](const Node& n, size_t i) { return n.output(i); },
-           "forward output i if it is still alive, else None (for fastgrad.viz)")
+           "forward output i if it is still alive (or kept), else None (for fastgrad.viz)")
+      .def("register_prehook", [](Node& n, uint32_t nr, py::function fn) {
+        FG_CHECK(nr < n.num_outputs(), "register_prehook: ", n.name(), " has ", n.num_outputs(),
+                 " outputs, not ", nr + 1);
+        n.pre_hooks_.emplace_back(nr, make_hook(std::move(fn)));
+      }, "fn(grad of output nr) -> None or a replacement, before the node runs")
       .def_property_readonly("variable", [](const Node& n) -> Tensor {
         auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
         return acc ? acc->variable : nullptr;
@@ -193,6 +198,7 @@ PYBIND11_MODULE(_core, m) {
       })
       .def_property_readonly("retains_grad", [](const TensorImpl& t) { return t.retains_grad_; })
       .def_property_readonly("grad_fn", [](const TensorImpl& t) { return t.grad_fn_; })
+      .def_property_readonly("output_nr", [](const TensorImpl& t) { return t.output_nr_; })
       .def_property(
           "requires_grad", [](const TensorImpl& t) { return t.requires_grad_; },
           [](TensorImpl& t, bool flag) {
@@ -289,6 +295,8 @@ PYBIND11_MODULE(_core, m) {
   });
   AnomalyMode::set_trace_fn(&python_creation_trace);
   m.def("is_anomaly_enabled", &AnomalyMode::is_enabled);
+  m.def("is_keep_outputs_enabled", &KeepOutputsMode::is_enabled);
+  m.def("set_keep_outputs_enabled", &KeepOutputsMode::set_enabled);
   m.def("set_anomaly_enabled", &AnomalyMode::set_enabled);
   m.def("is_grad_enabled", &GradMode::is_enabled);
   m.def("set_grad_enabled", &GradMode::set_enabled);

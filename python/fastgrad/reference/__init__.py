@@ -70,8 +70,10 @@ from fastgrad.reference.tape import (
     get_num_threads,
     is_anomaly_enabled,
     is_grad_enabled,
+    is_keep_outputs_enabled,
     rebase_history,
     set_anomaly_enabled,
+    set_keep_outputs_enabled,
     set_grad_enabled,
     set_num_threads,
 )
@@ -91,6 +93,7 @@ __all__ = [
     "copy_", "fill_", "put_",
     "backward", "grad",
     "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
+    "is_keep_outputs_enabled", "set_keep_outputs_enabled",
     "function_apply",
     "set_num_threads", "get_num_threads",
     "sgd_step_", "adam_step_",

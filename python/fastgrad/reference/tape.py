@@ -60,6 +60,15 @@ def set_anomaly_enabled(flag: bool) -> None:
     _mode.anomaly = bool(flag)
 
 
+def is_keep_outputs_enabled() -> bool:
+    """Whether new nodes keep a detached alias of their outputs (fastgrad.viz.record)."""
+    return getattr(_mode, "keep_outputs", False)
+
+
+def set_keep_outputs_enabled(flag: bool) -> None:
+    _mode.keep_outputs = bool(flag)
+
+
 class GradMode:
     """``with GradMode(flag):`` sets grad mode and restores the previous one on exit."""
 
@@ -121,8 +130,8 @@ class RTensor:
     """A tensor handle of the reference backend: ``data`` is the NumPy array (shared, not copied).
 
     ``_version`` is a list [count, has_views] shared by every view of the same memory (see Note
-    [Version counter] and Storage::has_views in cpp/tensor/tensor.h). A tensor requires grad if it is a leaf with the flag set or
-    if it has a grad_fn.
+    [Version counter] and Storage::has_views in cpp/tensor/tensor.h). A tensor requires grad if it
+    is a leaf with the flag set or if it has a grad_fn.
     """
 
     __slots__ = (
@@ -339,7 +348,8 @@ class Node:
     """One backward function. ``next_edges[i]`` is ``(node or None, input_nr)`` for input i."""
 
     __slots__ = ("next_edges", "input_meta", "output_meta", "pre_hooks", "retained", "seq_nr",
-                 "released", "_saved", "creation_trace", "outputs", "__weakref__")
+                 "released", "_saved", "creation_trace", "outputs", "kept_outputs",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.next_edges: list[tuple[Node | None, int]] = []
@@ -355,6 +365,7 @@ class Node:
         self._saved: list[SavedTensor] = []
         self.creation_trace = ""  # where the forward op was called (anomaly mode only)
         self.outputs: list[weakref.ref] = []  # the forward outputs, weakly (for fastgrad.viz)
+        self.kept_outputs: list[RTensor] = []  # detached aliases, under fastgrad.viz.record()
 
     # grads[i] is the gradient of forward output i (never None: the engine fills zeros). Returns
     # one gradient per forward input, in the input's or the output's broadcast shape (the engine
@@ -370,8 +381,16 @@ class Node:
         self.released = True
 
     def output(self, i: int) -> RTensor | None:
-        """Forward output i if it is still alive, else None (fastgrad.viz labels edges with it)."""
-        return self.outputs[i]() if i < len(self.outputs) else None
+        """Forward output i if it is still alive (or kept), else None (for fastgrad.viz)."""
+        t = self.outputs[i]() if i < len(self.outputs) else None
+        return t if t is not None or i >= len(self.kept_outputs) else self.kept_outputs[i]
+
+    def register_prehook(self, nr: int, fn: Callable) -> None:
+        """fn(grad of output nr) -> None or a replacement, before the node runs."""
+        if not 0 <= nr < self.num_outputs():
+            raise ValueError(f"register_prehook: {self.name()} has {self.num_outputs()} outputs, "
+                             f"not {nr + 1}")
+        self.pre_hooks.append((nr, _checked_hook(fn)))
 
     def needs_input_grad(self, i: int) -> bool:
         return i < len(self.next_edges) and self.next_edges[i][0] is not None
@@ -519,6 +538,8 @@ def set_history(node: Node, inputs: Sequence[RTensor | None], outputs: Sequence[
         node.output_meta.append((o.shape, o.dtype))
         o.grad_fn = node
         node.outputs.append(weakref.ref(o))
+        if is_keep_outputs_enabled():
+            node.kept_outputs.append(detach(o))
         o.output_nr = nr
         o._requires_grad = True
 
