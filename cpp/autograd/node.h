@@ -65,6 +65,19 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_;
   uint64_t seq_nr_;
   bool released_ = false;
+  // Where the forward op was called (set only in anomaly mode; see AnomalyMode).
+  std::string creation_trace_;
+  // The forward outputs, weakly (fastgrad.viz labels edges with their values): output 0 inline,
+  // so a single-output node allocates nothing for it.
+  // Under KeepOutputsMode also a detached alias of each (values only: no cycle).
+  std::weak_ptr<TensorImpl> output0_;
+  std::vector<std::weak_ptr<TensorImpl>> more_outputs_;
+  std::vector<Tensor> kept_outputs_;
+  Tensor output(size_t i) const {
+    Tensor t = i == 0 ? output0_.lock()
+                      : i <= more_outputs_.size() ? more_outputs_[i - 1].lock() : nullptr;
+    return t || i >= kept_outputs_.size() ? t : kept_outputs_[i];
+  }
 
  protected:
   std::vector<SavedTensor> saved_;
@@ -109,6 +122,10 @@ Edge gradient_edge(const Tensor& t);
 // Connects `node` to `inputs` (next edges and metadata) and makes it the grad_fn of `outputs`.
 void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor>& outputs);
+
+// A differentiable in-place op wrote `src` (computed out of place) into `dst`'s memory: `dst`
+// takes over src's history (grad_fn and output number).
+void rebase_history(const Tensor& dst, const Tensor& src);
 
 // Convenience for ops: returns a FnNode wired to inputs/outputs when grad is needed, else null.
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,

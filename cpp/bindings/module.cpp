@@ -187,6 +187,15 @@ py::dict build_info() {
 
 std::vector<int64_t> to_shape(const py::object& o) { return o.cast<std::vector<int64_t>>(); }
 
+// Anomaly mode: the Python line that created a node (fastgrad.autograd.anomaly.creation_trace).
+std::string python_creation_trace() {
+  py::gil_scoped_acquire gil;
+  // Leaked on purpose: destroying a Python object after the interpreter is gone would crash.
+  static py::object* fn = new py::object(
+      py::module_::import("fastgrad.autograd.anomaly").attr("creation_trace"));
+  return (*fn)().cast<std::string>();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -203,6 +212,17 @@ PYBIND11_MODULE(_core, m) {
         }
         return py::tuple(l);
       })
+      .def("output", [](const Node& n, size_t i) { return n.output(i); },
+           "forward output i if it is still alive (or kept), else None (for fastgrad.viz)")
+      .def("register_prehook", [](Node& n, uint32_t nr, py::function fn) {
+        FG_CHECK(nr < n.num_outputs(), "register_prehook: ", n.name(), " has ", n.num_outputs(),
+                 " outputs, not ", nr + 1);
+        n.pre_hooks_.emplace_back(nr, make_hook(std::move(fn)));
+      }, "fn(grad of output nr) -> None or a replacement, before the node runs")
+      .def_property_readonly("variable", [](const Node& n) -> Tensor {
+        auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
+        return acc ? acc->variable : nullptr;
+      }, "the leaf of an AccumulateGrad node, else None")
       .def("__repr__", [](const Node& n) { return "<" + n.name() + ">"; });
 
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>>(m, "TensorImpl")
@@ -217,8 +237,12 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
       .def_property_readonly("is_contiguous", &TensorImpl::is_contiguous)
       .def_property_readonly("version", &TensorImpl::version)
+      .def_property_readonly("has_views", [](const TensorImpl& t) {
+        return t.storage()->has_views.load(std::memory_order_relaxed);
+      })
       .def_property_readonly("retains_grad", [](const TensorImpl& t) { return t.retains_grad_; })
       .def_property_readonly("grad_fn", [](const TensorImpl& t) { return t.grad_fn_; })
+      .def_property_readonly("output_nr", [](const TensorImpl& t) { return t.output_nr_; })
       .def_property(
           "requires_grad", [](const TensorImpl& t) { return t.requires_grad_; },
           [](TensorImpl& t, bool flag) {
@@ -263,6 +287,7 @@ PYBIND11_MODULE(_core, m) {
     return full(s, v, static_cast<DType>(d));
   });
   m.def("detach", [](const Tensor& t) { return detach(t); });
+  m.def("rebase_history", &rebase_history);
   m.def("clone", &fastgrad::clone, release());
   m.def("contiguous", &fastgrad::contiguous, release());
 
@@ -321,6 +346,11 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release nogil;
     return run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, allow_unused);
   });
+  AnomalyMode::set_trace_fn(&python_creation_trace);
+  m.def("is_anomaly_enabled", &AnomalyMode::is_enabled);
+  m.def("is_keep_outputs_enabled", &KeepOutputsMode::is_enabled);
+  m.def("set_keep_outputs_enabled", &KeepOutputsMode::set_enabled);
+  m.def("set_anomaly_enabled", &AnomalyMode::set_enabled);
   m.def("is_grad_enabled", &GradMode::is_enabled);
   m.def("set_grad_enabled", &GradMode::set_enabled);
   m.def("function_apply", [](const std::string& name, py::function backward_fn,

@@ -69,14 +69,19 @@ from fastgrad.reference.ops_shape import (
 from fastgrad.reference.tape import (
     detach,
     get_num_threads,
+    is_anomaly_enabled,
     is_grad_enabled,
+    is_keep_outputs_enabled,
+    rebase_history,
+    set_anomaly_enabled,
+    set_keep_outputs_enabled,
     set_grad_enabled,
     set_num_threads,
 )
 
 __all__ = [
     "from_numpy", "to_numpy", "scalar", "full",
-    "detach", "clone", "contiguous",
+    "detach", "clone", "contiguous", "rebase_history",
     "neg", "exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid", "relu",
     "relu_backward", "sigmoid_backward", "tanh_backward",
     "add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -88,7 +93,8 @@ __all__ = [
     "take", "put_add", "matmul", "cross_entropy_rows", "cross_entropy_rows_backward",
     "copy_", "fill_", "put_",
     "backward", "grad",
-    "is_grad_enabled", "set_grad_enabled",
+    "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
+    "is_keep_outputs_enabled", "set_keep_outputs_enabled",
     "function_apply",
     "set_num_threads", "get_num_threads",
     "sgd_step_", "adam_step_",
