@@ -101,3 +101,13 @@ def test_no_grad_and_errors(backend: str) -> None:
         x.mul_(2.0)  # the recomputation would see other values: refused
     with pytest.raises(RuntimeError, match="saved tensor 0 of CheckpointBackward .* is at version 1"):
         y.sum().backward()
+
+
+def test_grad_and_create_graph_are_refused(backend: str) -> None:
+    x = fastgrad.tensor([1.0, 2.0], requires_grad=True)
+    for run in (lambda y: fastgrad.grad(y, x), lambda y: y.backward(create_graph=True)):
+        y = fastgrad.checkpoint(lambda t: (t * t).sum(), x)
+        with pytest.raises(RuntimeError, match=r"checkpoint: its backward runs an inner "
+                                               r"loss\.backward\(\), which works only inside a "
+                                               r"plain \.backward\(\)"):
+            run(y)

@@ -40,9 +40,10 @@ bool all_finite(const Tensor& t) {
 void check_anomaly(const Node& node, const std::vector<Tensor>& outs) {
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!outs[i] || all_finite(outs[i])) continue;
-    std::string where = node.creation_trace_.empty()
+    const std::string& trace = node.creation_trace();
+    std::string where = trace.empty()
         ? "(its forward ran outside detect_anomaly(), so where it was created is unknown)"
-        : "The forward call that created it:\n" + node.creation_trace_;
+        : "The forward call that created it:\n" + trace;
     throw std::runtime_error(str_cat("detect_anomaly: function '", node.name(),
                                      "' returned nan or inf values in its output ", i,
                                      " (the gradient of input ", i, ", shape ",

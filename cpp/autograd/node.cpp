@@ -190,17 +190,31 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
     node->next_edges_.push_back(t && t->requires_grad_ ? gradient_edge(t) : Edge{});
     node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()} : TensorMeta{{}, DType::Float32});
   }
-  if (AnomalyMode::is_enabled()) node->creation_trace_ = AnomalyMode::trace();
+  if (AnomalyMode::is_enabled()) node->extras().creation_trace = AnomalyMode::trace();
+  const bool keep = KeepOutputsMode::is_enabled();
   uint32_t nr = 0;
   for (const Tensor& o : outputs) {
     node->output_meta_.push_back({o->shape(), o->dtype()});
     o->grad_fn_ = node;
     if (nr == 0) node->output0_ = o;
-    else node->more_outputs_.push_back(o);
-    if (KeepOutputsMode::is_enabled()) node->kept_outputs_.push_back(detach(o));
+    else node->extras().more_outputs.push_back(o);
+    if (keep) node->extras().kept_outputs.push_back(detach(o));
     o->output_nr_ = nr++;
     o->requires_grad_ = true;
   }
+}
+
+const std::string& Node::creation_trace() const {
+  static const std::string none;
+  return extras_ ? extras_->creation_trace : none;
+}
+
+Tensor Node::output(size_t i) const {
+  Tensor t;
+  if (i == 0) t = output0_.lock();
+  else if (extras_ && i <= extras_->more_outputs.size()) t = extras_->more_outputs[i - 1].lock();
+  if (!t && extras_ && i < extras_->kept_outputs.size()) t = extras_->kept_outputs[i];
+  return t;
 }
 
 void rebase_history(const Tensor& dst, const Tensor& src) {

@@ -65,19 +65,22 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_;
   uint64_t seq_nr_;
   bool released_ = false;
-  // Where the forward op was called (set only in anomaly mode; see AnomalyMode).
-  std::string creation_trace_;
-  // The forward outputs, weakly (fastgrad.viz labels edges with their values): output 0 inline,
-  // so a single-output node allocates nothing for it.
-  // Under KeepOutputsMode also a detached alias of each (values only: no cycle).
+  // The first forward output, weakly (fastgrad.viz labels edges with its value).
   std::weak_ptr<TensorImpl> output0_;
-  std::vector<std::weak_ptr<TensorImpl>> more_outputs_;
-  std::vector<Tensor> kept_outputs_;
-  Tensor output(size_t i) const {
-    Tensor t = i == 0 ? output0_.lock()
-                      : i <= more_outputs_.size() ? more_outputs_[i - 1].lock() : nullptr;
-    return t || i >= kept_outputs_.size() ? t : kept_outputs_[i];
+  // What only some nodes need, allocated on first use so that a node stays small.
+  struct Extras {
+    std::string creation_trace;  // where the forward op was called (anomaly mode only)
+    std::vector<std::weak_ptr<TensorImpl>> more_outputs;  // outputs 1.., weakly
+    std::vector<Tensor> kept_outputs;  // detached aliases (KeepOutputsMode only: no cycle)
+  };
+  std::unique_ptr<Extras> extras_;
+  Extras& extras() {
+    if (!extras_) extras_ = std::make_unique<Extras>();
+    return *extras_;
   }
+  const std::string& creation_trace() const;
+  // Forward output i if it is alive or kept, else null.
+  Tensor output(size_t i) const;
 
  protected:
   std::vector<SavedTensor> saved_;

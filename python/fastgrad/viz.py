@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import re
 import shutil
-import subprocess
 from typing import Any
 
 import numpy as np
@@ -211,6 +210,8 @@ def draw(t: Tensor, format: str = "dot", path: str | None = None,  # noqa: A002
     if format == "dot":
         out: str | bytes = dot
     else:
+        import subprocess
+
         r = subprocess.run(["dot", f"-T{format}"], input=dot.encode(), capture_output=True)
         if r.returncode != 0:
             raise RuntimeError(f"draw: `dot -T{format}` failed ({r.returncode}): "

@@ -5,8 +5,8 @@ Only the inputs of ``fn`` are kept, so a network split into k checkpointed segme
 k + (layers per segment) activations instead of one per layer, for one extra forward pass. The
 gradients are identical to the unchecked run (same kernels, same order; the random generator is
 replayed so dropout draws the same mask). Like PyTorch's reentrant checkpoint, the inner backward
-accumulates into the ``.grad`` of the leaves ``fn`` uses: use ``loss.backward()``, not
-``fastgrad.grad``, through a checkpoint, and no create_graph (higher order) through it.
+accumulates into the ``.grad`` of the leaves ``fn`` uses: use ``loss.backward()`` through a
+checkpoint; ``fastgrad.grad`` and ``create_graph=True`` (higher order) raise.
 """
 
 from __future__ import annotations
@@ -41,8 +41,13 @@ class Checkpoint(Function):
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple:
         from fastgrad._creation import _rng
-        from fastgrad.autograd.api import backward
+        from fastgrad.autograd.api import backward, in_grad_call
 
+        if in_grad_call() or is_grad_enabled():
+            raise RuntimeError(
+                "checkpoint: its backward runs an inner loss.backward(), which works only inside "
+                "a plain .backward(): not inside fastgrad.grad(), and not with create_graph=True"
+            )
         saved = iter(ctx.saved_tensors)
         inputs = []
         for is_t, other in zip(ctx.is_tensor, ctx.others):

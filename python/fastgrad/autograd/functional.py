@@ -42,7 +42,7 @@ def _prepare_inputs(inputs: tuple[Tensor, ...], create_graph: bool) -> tuple[Ten
         if not t.dtype.is_floating_point:
             raise TypeError(f"functional: inputs must be floating point, got {t.dtype.name}")
         if create_graph and t.requires_grad:
-            out.append(t.reshape(t.shape) * 1.0)  # differentiable alias: grads flow to t
+            out.append(t * 1.0)  # a differentiable copy: gradients flow on to t
         else:
             out.append(t.detach().requires_grad_(True))
     return tuple(out)
