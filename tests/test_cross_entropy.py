@@ -11,7 +11,7 @@ import fastgrad
 from fastgrad import _backend
 from fastgrad.nn import functional as F
 from fastgrad.tensor import _wrap
-from tests.conftest import torch_or_skip
+from conftest import torch_or_skip
 
 
 def rows(x: fastgrad.Tensor, t: fastgrad.Tensor) -> fastgrad.Tensor:
