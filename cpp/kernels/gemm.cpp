@@ -96,10 +96,16 @@ FG_ALWAYS_INLINE void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int
       for (int64_t j0 = 0; j0 < full; j0 += NR)
         std::memcpy(p + j0 * kc + k * NR, src + j0, sizeof(T) * NR);
     }
-  } else if (rs == 1) {  // column-major B (a transposed view): NR columns side by side
+  } else if (rs == 1) {  // column-major B (a transposed view, x @ W.T): NR columns side by side,
+    // in strips of kStrip k values so the panel rows being written stay in L1 (a whole panel
+    // does not fit, and writing it column by column measured 1.6x slower than x @ W).
+    constexpr int64_t kStrip = 16;
     for (int64_t j0 = 0; j0 < full; j0 += NR)
-      for (int j = 0; j < NR; ++j)
-        for (int64_t k = 0; k < kc; ++k) p[j0 * kc + k * NR + j] = b[(j0 + j) * cs + k];
+      for (int64_t k0 = 0; k0 < kc; k0 += kStrip) {
+        const int64_t k1 = std::min(kc, k0 + kStrip);
+        for (int j = 0; j < NR; ++j)
+          for (int64_t k = k0; k < k1; ++k) p[j0 * kc + k * NR + j] = b[(j0 + j) * cs + k];
+      }
   } else {
     for (int64_t j0 = 0; j0 < full; j0 += NR)
       for (int64_t k = 0; k < kc; ++k)
