@@ -1,15 +1,15 @@
 """The worked examples of the lecture notes (shared/SEED_EXAMPLES.md), with their numbers, on both
-backends. Examples 10-11 check higher order; 12-13 (jacobian, jvp) belong to a later issue."""
+backends. Examples 10-11 check higher order, 12-13 the functional transforms (jacobian, vjp, jvp)."""
 
 from __future__ import annotations
 
 import math
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import float64
+from fastgrad.autograd.functional import hvp, jacobian, jvp, vjp
 
 
 def scalar(v: float) -> fastgrad.Tensor:
@@ -187,6 +187,60 @@ def test_seed11_hessian_vector_product(backend: str, rng: np.random.Generator) -
     (g,) = fastgrad.grad(R, W, create_graph=True)
     (hv,) = fastgrad.grad((g * v).sum(), W)
     np.testing.assert_allclose(hv.numpy(), 2 * v.numpy(), rtol=1e-12)
+
+
+def test_seed11_hvp_functional(backend: str, rng: np.random.Generator) -> None:
+    W = fastgrad.tensor(rng.standard_normal((3, 4)))
+    v = fastgrad.tensor(rng.standard_normal((3, 4)))
+    R, hv = hvp(lambda w: (w * w).sum(), W, v)
+    np.testing.assert_allclose(hv.numpy(), 2 * v.numpy(), rtol=1e-12)
+    assert R.item() == pytest.approx(float((W.numpy() ** 2).sum()), rel=1e-12)
+
+
+def _seed12(x: fastgrad.Tensor, y: fastgrad.Tensor) -> tuple:
+    return x ** 4 + 3 * y ** 2 * x, 5 * y ** 2 - 2 * x * y + 1
+
+
+SEED12_JACOBIAN = [[16.0, 12.0], [-4.0, 18.0]]
+
+
+def test_seed12_jacobian(backend: str) -> None:
+    x, y = fastgrad.tensor(1.0, dtype=float64), fastgrad.tensor(2.0, dtype=float64)
+    J = jacobian(_seed12, (x, y))
+    assert [[J[i][j].item() for j in range(2)] for i in range(2)] == SEED12_JACOBIAN
+    assert not x.requires_grad and J[0][0].grad_fn is None
+
+
+def test_seed12_rows_by_vjp_columns_by_jvp(backend: str) -> None:
+    def f(v: fastgrad.Tensor) -> fastgrad.Tensor:
+        return fastgrad.stack(list(_seed12(v[0], v[1])))
+
+    p = fastgrad.tensor([1.0, 2.0], dtype=float64)
+    assert jacobian(f, p).tolist() == SEED12_JACOBIAN
+    e = [fastgrad.tensor(r, dtype=float64) for r in ([1.0, 0.0], [0.0, 1.0])]
+    rows = [vjp(f, p, e[i])[1].tolist() for i in range(2)]
+    cols = [jvp(f, p, e[j])[1].tolist() for j in range(2)]
+    assert rows == SEED12_JACOBIAN
+    assert [[cols[j][i] for j in range(2)] for i in range(2)] == SEED12_JACOBIAN
+    out, _ = jvp(f, p, e[0])
+    assert out.tolist() == [13.0, 17.0]  # f(1, 2)
+
+
+def test_seed13_forward_vs_reverse_mode(backend: str, rng: np.random.Generator) -> None:
+    def f(x: fastgrad.Tensor) -> fastgrad.Tensor:
+        return (x.sin() * x).sum() + (x * x).sum().sqrt()
+
+    a = rng.standard_normal(5)
+    x = fastgrad.tensor(a, requires_grad=True)
+    f(x).backward()  # one reverse pass: the whole gradient
+    expected = np.sin(a) + a * np.cos(a) + a / np.sqrt((a * a).sum())
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+    forward = []
+    for i in range(5):  # one jvp per basis vector: one entry of the gradient per pass
+        e = np.zeros(5)
+        e[i] = 1.0
+        forward.append(jvp(f, fastgrad.tensor(a), fastgrad.tensor(e))[1].item())
+    np.testing.assert_allclose(forward, expected, rtol=1e-12)
 
 
 def test_seed14_two_layer_shapes(backend: str) -> None:

@@ -4,6 +4,7 @@
 // unless retain_graph. Not here: the derivative rules (ops_*.cpp).
 #include "autograd/engine.h"
 
+#include <cmath>
 #include <unordered_map>
 
 #include "autograd/grad_mode.h"
@@ -21,6 +22,33 @@ void accumulate(std::vector<Tensor>& buffer, size_t nr, size_t n_outputs, Tensor
   if (buffer.size() < n_outputs) buffer.resize(n_outputs);
   Tensor& slot = buffer[nr];
   slot = slot ? add(slot, g) : std::move(g);
+}
+
+bool all_finite(const Tensor& t) {
+  if (!is_floating(t->dtype())) return true;
+  Tensor c = t->is_contiguous() ? t : clone(detach(t));
+  bool ok = true;
+  FG_DISPATCH_FLOAT(c->dtype(), "detect_anomaly", T, {
+    const T* p = c->data<T>();
+    for (int64_t i = 0, n = c->numel(); i < n && ok; ++i) ok = std::isfinite(p[i]);
+  });
+  return ok;
+}
+
+// Anomaly mode: the first node whose backward returns NaN/inf names itself and the forward call
+// that created it.
+void check_anomaly(const Node& node, const std::vector<Tensor>& outs) {
+  for (size_t i = 0; i < outs.size(); ++i) {
+    if (!outs[i] || all_finite(outs[i])) continue;
+    const std::string& trace = node.creation_trace();
+    std::string where = trace.empty()
+        ? "(its forward ran outside detect_anomaly(), so where it was created is unknown)"
+        : "The forward call that created it:\n" + trace;
+    throw std::runtime_error(str_cat("detect_anomaly: function '", node.name(),
+                                     "' returned nan or inf values in its output ", i,
+                                     " (the gradient of input ", i, ", shape ",
+                                     outs[i]->shape(), "). ", where));
+  }
 }
 
 }  // namespace
@@ -92,6 +120,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   }
 
   AutoGradMode mode(create_graph);
+  const bool anomaly = AnomalyMode::is_enabled();
   while (!ready.empty()) {
     Node* node = ready.back();
     ready.pop_back();
@@ -130,6 +159,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
                        ". Saved tensors are freed after backward; pass retain_graph=True to the "
                        "first backward if you need to backward twice.");
       outs = node->apply(grads);
+      if (anomaly) check_anomaly(*node, outs);
       if (!keep_graph) node->release_saved();
     }
     grads.clear();

@@ -13,6 +13,16 @@ static thread_local bool t_grad_enabled = true;
 bool GradMode::is_enabled() { return t_grad_enabled; }
 void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
 
+static thread_local bool t_anomaly_enabled = false;
+static AnomalyMode::TraceFn g_trace_fn = nullptr;
+bool AnomalyMode::is_enabled() { return t_anomaly_enabled; }
+void AnomalyMode::set_enabled(bool enabled) { t_anomaly_enabled = enabled; }
+void AnomalyMode::set_trace_fn(TraceFn fn) { g_trace_fn = fn; }
+std::string AnomalyMode::trace() { return g_trace_fn ? g_trace_fn() : std::string(); }
+static thread_local bool t_keep_outputs = false;
+bool KeepOutputsMode::is_enabled() { return t_keep_outputs; }
+void KeepOutputsMode::set_enabled(bool enabled) { t_keep_outputs = enabled; }
+
 static std::atomic<uint64_t> g_next_seq{0};
 
 static std::atomic<int64_t> g_live_nodes{0};
@@ -93,6 +103,15 @@ Tensor Node::saved(size_t i) {
                    "backward if you need to backward twice.");
   FG_ASSERT(i < saved_.size(), "saved tensor index out of range in ", name());
   SavedTensor& s = saved_[i];
+  // See Note [Version counter]: an in-place op on a saved tensor would make this rule silently
+  // use the new values, so refuse. One atomic load per unpack.
+  if (s.tensor && s.tensor->version() != s.saved_version) {
+    throw std::runtime_error(str_cat(
+        "one of the variables needed for gradient computation has been modified by an in-place "
+        "operation: saved tensor ", i, " of ", name(), " (shape ", s.tensor->shape(),
+        ") is at version ", s.tensor->version(), "; expected version ", s.saved_version,
+        " instead. Use the out-of-place op, or clone() the tensor before modifying it."));
+  }
   if (!s.is_output || !s.tensor) return s.tensor;
   // An output: re-attach this node as its grad_fn so create_graph differentiates through it.
   auto fn = s.output_of.lock();
@@ -171,13 +190,39 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
     node->next_edges_.push_back(t && t->requires_grad_ ? gradient_edge(t) : Edge{});
     node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()} : TensorMeta{{}, DType::Float32});
   }
+  if (AnomalyMode::is_enabled()) node->extras().creation_trace = AnomalyMode::trace();
+  const bool keep = KeepOutputsMode::is_enabled();
   uint32_t nr = 0;
   for (const Tensor& o : outputs) {
     node->output_meta_.push_back({o->shape(), o->dtype()});
     o->grad_fn_ = node;
+    if (nr == 0) node->output0_ = o;
+    else node->extras().more_outputs.push_back(o);
+    if (keep) node->extras().kept_outputs.push_back(detach(o));
     o->output_nr_ = nr++;
     o->requires_grad_ = true;
   }
+}
+
+const std::string& Node::creation_trace() const {
+  static const std::string none;
+  return extras_ ? extras_->creation_trace : none;
+}
+
+Tensor Node::output(size_t i) const {
+  Tensor t;
+  if (i == 0) t = output0_.lock();
+  else if (extras_ && i <= extras_->more_outputs.size()) t = extras_->more_outputs[i - 1].lock();
+  if (!t && extras_ && i < extras_->kept_outputs.size()) t = extras_->kept_outputs[i];
+  return t;
+}
+
+void rebase_history(const Tensor& dst, const Tensor& src) {
+  FG_ASSERT(src->grad_fn_, "rebase_history: the source has no history");
+  dst->grad_fn_ = src->grad_fn_;
+  dst->output_nr_ = src->output_nr_;
+  dst->requires_grad_ = true;
+  if (src->output_nr_ == 0) dst->grad_fn_->output0_ = dst;
 }
 
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,

@@ -65,6 +65,22 @@ class Node : public std::enable_shared_from_this<Node> {
   std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_;
   uint64_t seq_nr_;
   bool released_ = false;
+  // The first forward output, weakly (fastgrad.viz labels edges with its value).
+  std::weak_ptr<TensorImpl> output0_;
+  // What only some nodes need, allocated on first use so that a node stays small.
+  struct Extras {
+    std::string creation_trace;  // where the forward op was called (anomaly mode only)
+    std::vector<std::weak_ptr<TensorImpl>> more_outputs;  // outputs 1.., weakly
+    std::vector<Tensor> kept_outputs;  // detached aliases (KeepOutputsMode only: no cycle)
+  };
+  std::unique_ptr<Extras> extras_;
+  Extras& extras() {
+    if (!extras_) extras_ = std::make_unique<Extras>();
+    return *extras_;
+  }
+  const std::string& creation_trace() const;
+  // Forward output i if it is alive or kept, else null.
+  Tensor output(size_t i) const;
 
  protected:
   std::vector<SavedTensor> saved_;
@@ -109,6 +125,10 @@ Edge gradient_edge(const Tensor& t);
 // Connects `node` to `inputs` (next edges and metadata) and makes it the grad_fn of `outputs`.
 void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor>& outputs);
+
+// A differentiable in-place op wrote `src` (computed out of place) into `dst`'s memory: `dst`
+// takes over src's history (grad_fn and output number).
+void rebase_history(const Tensor& dst, const Tensor& src);
 
 // Convenience for ops: returns a FnNode wired to inputs/outputs when grad is needed, else null.
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,

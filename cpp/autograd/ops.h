@@ -79,6 +79,14 @@ Tensor take(const Tensor& x, const Tensor& pos);
 // put_add: zeros(shape) with src.flat accumulated at pos (the gradient of take).
 Tensor put_add(const Tensor& src, const Tensor& pos, const Shape& shape);
 
+// ops_loss.cpp -----------------------------------------------------------------------------------
+// Fused softmax cross-entropy of logits x (M, C) at int64 targets t (M,) in [0, C): one loss per
+// row, logsumexp(x_i) - x_i[t_i]. Its gradient op: g (M,) * (softmax(x) - onehot(t)), given the
+// forward's lse (M,) = logsumexp of each row.
+Tensor cross_entropy_rows(const Tensor& x, const Tensor& t);
+Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tensor& lse,
+                                   const Tensor& t);
+
 // ops_matmul.cpp ---------------------------------------------------------------------------------
 // a (..., M, K) @ b (..., K, N) -> (..., M, N), batch dims broadcast; both at least 2-D.
 Tensor matmul(const Tensor& a, const Tensor& b);

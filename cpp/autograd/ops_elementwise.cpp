@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "kernels/vmath.h"
 #include "tensor/map.h"
 
 namespace fastgrad {
@@ -27,6 +28,28 @@ Tensor float_unary(const char* op, const Tensor& x, F f) {
   check_float(op, x);
   Tensor out;
   FG_DISPATCH_FLOAT(x->dtype(), op, T, out = map1<T, T>(x, x->dtype(), [&](T v) { return f(v); }));
+  return out;
+}
+
+// float_unary with a vectorised kernel: rows(n, in, out) on unit-stride rows, f on strided ones.
+template <class Rows, class F>
+Tensor float_unary_rows(const char* op, const Tensor& x, Rows rows, F f) {
+  check_float(op, x);
+  Tensor out;
+  FG_DISPATCH_FLOAT(x->dtype(), op, T, {
+    out = empty(x->shape(), x->dtype());
+    const T* px = x->data<T>();
+    T* po = out->data<T>();
+    std::array<Shape, 2> st{contiguous_strides(x->shape()), x->strides()};
+    for_each_row<2>(x->shape(), st, [&](const std::array<int64_t, 2>& off, int64_t n,
+                                        const std::array<int64_t, 2>& s) {
+      if (s[1] == 1) {
+        rows(n, px + off[1], po + off[0]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) po[off[0] + i] = f(px[off[1] + i * s[1]]);
+      }
+    });
+  });
   return out;
 }
 
@@ -170,15 +193,30 @@ Grads identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
     return out;                                                                          \
   }
 
-FG_FLOAT_UNARY(exp, "ExpBackward", std::exp(v), true)
 FG_FLOAT_UNARY(log, "LogBackward", std::log(v), false)
 FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true)
 FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false)
 FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false)
 FG_FLOAT_UNARY(tanh, "TanhBackward", std::tanh(v), true)
-FG_FLOAT_UNARY(sigmoid, "SigmoidBackward", decltype(v)(1) / (decltype(v)(1) + std::exp(-v)), true)
 FG_FLOAT_UNARY(relu, "ReluBackward", v > decltype(v)(0) ? v : decltype(v)(0), true)
 #undef FG_FLOAT_UNARY
+
+// exp and sigmoid run the vectorised loops of kernels/vmath.
+Tensor exp(const Tensor& x) {
+  Tensor out = float_unary_rows(
+      "exp", x, [](int64_t n, const auto* a, auto* o) { vexp(n, a, o); },
+      [](auto v) { return exp_any(v); });
+  if (auto n = make_fn_node("ExpBackward", exp_rule, {x}, {out})) n->save(out, true);
+  return out;
+}
+
+Tensor sigmoid(const Tensor& x) {
+  Tensor out = float_unary_rows(
+      "sigmoid", x, [](int64_t n, const auto* a, auto* o) { vsigmoid(n, a, o); },
+      [](auto v) { return decltype(v)(1) / (decltype(v)(1) + exp_any(-v)); });
+  if (auto n = make_fn_node("SigmoidBackward", sigmoid_rule, {x}, {out})) n->save(out, true);
+  return out;
+}
 
 Tensor neg(const Tensor& x) {
   Tensor out;

@@ -23,11 +23,30 @@ Tensor transpose_last(const Tensor& x) {
   return permute(x, dims);
 }
 
+// True when x's last two dims are column-major (a transposed view, such as W.T in x @ W.T).
+bool column_major(const Tensor& x) {
+  const int64_t d = x->dim();
+  return x->shape()[d - 2] > 1 && x->shape()[d - 1] > 1 && x->strides()[d - 2] == 1 &&
+         x->strides()[d - 1] != 1;
+}
+
 // dA = g @ B^T, dB = A^T @ g, in the output's batch shape (the engine sums broadcast dims away).
-// saved(0) = a (kept only if b needs a gradient), saved(1) = b (only if a needs one).
+// A gradient is made in its input's layout: for a column-major input (x @ W.T) dB is computed as
+// (g^T @ A)^T, so the gradient reaching W through the transpose is contiguous and the optimizer
+// reads it without a copy. saved(0) = a (kept only if b needs a gradient), saved(1) = b (only if
+// a needs one); ints_ = {a column-major, b column-major}.
 Grads matmul_rule(FnNode& n, const Grads& g) {
-  Tensor da = n.needs_input_grad(0) ? matmul(g[0], transpose_last(n.saved(1))) : nullptr;
-  Tensor db = n.needs_input_grad(1) ? matmul(transpose_last(n.saved(0)), g[0]) : nullptr;
+  Tensor da, db;
+  if (n.needs_input_grad(0)) {
+    const Tensor& b = n.saved(1);
+    da = n.ints_[0] ? transpose_last(matmul(b, transpose_last(g[0])))
+                                 : matmul(g[0], transpose_last(b));
+  }
+  if (n.needs_input_grad(1)) {
+    const Tensor& a = n.saved(0);
+    db = n.ints_[1] ? transpose_last(matmul(transpose_last(g[0]), a))
+                                 : matmul(transpose_last(a), g[0]);
+  }
   return {da, db};
 }
 
@@ -133,6 +152,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (auto n = make_fn_node("MatmulBackward", matmul_rule, {a, b}, {out})) {
     n->save(n->needs_input_grad(1) ? a : nullptr);
     n->save(n->needs_input_grad(0) ? b : nullptr);
+    n->ints_ = {column_major(a), column_major(b)};
   }
   return out;
 }

@@ -45,6 +45,11 @@ int64_t normalize_dim(const char* op, int64_t dim, int64_t ndim) {
   return dim < 0 ? dim + ndim : dim;
 }
 
+// A user-visible view shares x's memory: see Storage::has_views.
+void mark_viewed(const Tensor& x) {
+  x->storage()->has_views.store(true, std::memory_order_relaxed);
+}
+
 // The view x[..., start:stop:step, ...] along `dim` (arguments already validated); no autograd.
 Tensor slice_view(const Tensor& x, int64_t dim, const SliceRange& r, int64_t step) {
   Shape shape = x->shape(), strides = x->strides();
@@ -144,6 +149,7 @@ Tensor reshape(const Tensor& x, const Shape& spec) {
   Tensor out;
   if (auto strides = view_strides(x->shape(), x->strides(), shape)) {
     out = make_view(x, shape, std::move(*strides), x->offset());
+    mark_viewed(x);
   } else {
     Tensor c;
     {
@@ -173,6 +179,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     strides[inverse[d]] = x->strides()[d];
   }
   Tensor out = make_view(x, std::move(shape), std::move(strides), x->offset());
+  mark_viewed(x);
   if (auto n = make_fn_node("PermuteBackward", permute_rule, {x}, {out})) n->ints_ = inverse;
   return out;
 }
@@ -199,6 +206,7 @@ Tensor expand(const Tensor& x, const Shape& spec) {
   }
   FG_CHECK(ok, "expand: cannot expand shape ", x->shape(), " to ", spec);
   Tensor out = make_view(x, std::move(shape), std::move(strides), x->offset());
+  mark_viewed(x);
   make_fn_node("ExpandBackward", expand_rule, {x}, {out});
   return out;
 }
@@ -208,6 +216,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, int64_t 
   FG_CHECK(step >= 1, "slice: step must be at least 1, got ", step);
   const SliceRange r = slice_range(x->shape()[dim], start, stop, step);
   Tensor out = slice_view(x, dim, r, step);
+  mark_viewed(x);
   if (auto n = make_fn_node("SliceBackward", slice_rule, {x}, {out})) {
     n->ints_ = {dim, r.start, r.stop, step};
   }

@@ -20,6 +20,23 @@ namespace {
 
 using release = py::call_guard<py::gil_scoped_release>;
 
+// Releases the GIL for the scope when the op is big enough for another Python thread to gain from
+// it; a tiny op (16x16) keeps it, since a release and re-acquire costs more than the op itself.
+class ReleaseIfLarge {
+ public:
+  explicit ReleaseIfLarge(int64_t elements)
+      : state_(elements >= kMinElements ? PyEval_SaveThread() : nullptr) {}
+  ~ReleaseIfLarge() {
+    if (state_ != nullptr) PyEval_RestoreThread(state_);
+  }
+  ReleaseIfLarge(const ReleaseIfLarge&) = delete;
+  ReleaseIfLarge& operator=(const ReleaseIfLarge&) = delete;
+
+ private:
+  static constexpr int64_t kMinElements = 1 << 14;
+  PyThreadState* state_;
+};
+
 // A Python object that may be dropped from a thread without the GIL.
 struct PyRef {
   py::object obj;
@@ -170,6 +187,15 @@ py::dict build_info() {
 
 std::vector<int64_t> to_shape(const py::object& o) { return o.cast<std::vector<int64_t>>(); }
 
+// Anomaly mode: the Python line that created a node (fastgrad.autograd.anomaly.creation_trace).
+std::string python_creation_trace() {
+  py::gil_scoped_acquire gil;
+  // Leaked on purpose: destroying a Python object after the interpreter is gone would crash.
+  static py::object* fn = new py::object(
+      py::module_::import("fastgrad.autograd.anomaly").attr("creation_trace"));
+  return (*fn)().cast<std::string>();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -186,6 +212,17 @@ PYBIND11_MODULE(_core, m) {
         }
         return py::tuple(l);
       })
+      .def("output", [](const Node& n, size_t i) { return n.output(i); },
+           "forward output i if it is still alive (or kept), else None (for fastgrad.viz)")
+      .def("register_prehook", [](Node& n, uint32_t nr, py::function fn) {
+        FG_CHECK(nr < n.num_outputs(), "register_prehook: ", n.name(), " has ", n.num_outputs(),
+                 " outputs, not ", nr + 1);
+        n.pre_hooks_.emplace_back(nr, make_hook(std::move(fn)));
+      }, "fn(grad of output nr) -> None or a replacement, before the node runs")
+      .def_property_readonly("variable", [](const Node& n) -> Tensor {
+        auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
+        return acc ? acc->variable : nullptr;
+      }, "the leaf of an AccumulateGrad node, else None")
       .def("__repr__", [](const Node& n) { return "<" + n.name() + ">"; });
 
   py::class_<TensorImpl, std::shared_ptr<TensorImpl>>(m, "TensorImpl")
@@ -200,8 +237,12 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
       .def_property_readonly("is_contiguous", &TensorImpl::is_contiguous)
       .def_property_readonly("version", &TensorImpl::version)
+      .def_property_readonly("has_views", [](const TensorImpl& t) {
+        return t.storage()->has_views.load(std::memory_order_relaxed);
+      })
       .def_property_readonly("retains_grad", [](const TensorImpl& t) { return t.retains_grad_; })
       .def_property_readonly("grad_fn", [](const TensorImpl& t) { return t.grad_fn_; })
+      .def_property_readonly("output_nr", [](const TensorImpl& t) { return t.output_nr_; })
       .def_property(
           "requires_grad", [](const TensorImpl& t) { return t.requires_grad_; },
           [](TensorImpl& t, bool flag) {
@@ -246,12 +287,20 @@ PYBIND11_MODULE(_core, m) {
     return full(s, v, static_cast<DType>(d));
   });
   m.def("detach", [](const Tensor& t) { return detach(t); });
+  m.def("rebase_history", &rebase_history);
   m.def("clone", &fastgrad::clone, release());
   m.def("contiguous", &fastgrad::contiguous, release());
 
-#define FG_BIND1(NAME) m.def(#NAME, [](const Tensor& x) { return fastgrad::NAME(x); }, release())
-#define FG_BIND2(NAME) \
-  m.def(#NAME, [](const Tensor& a, const Tensor& b) { return fastgrad::NAME(a, b); }, release())
+#define FG_BIND1(NAME)                          \
+  m.def(#NAME, [](const Tensor& x) {            \
+    ReleaseIfLarge nogil(x->numel());           \
+    return fastgrad::NAME(x);                   \
+  })
+#define FG_BIND2(NAME)                                     \
+  m.def(#NAME, [](const Tensor& a, const Tensor& b) {      \
+    ReleaseIfLarge nogil(a->numel() + b->numel());         \
+    return fastgrad::NAME(a, b);                           \
+  })
   FG_BIND1(neg); FG_BIND1(exp); FG_BIND1(log); FG_BIND1(sqrt); FG_BIND1(abs); FG_BIND1(sign);
   FG_BIND1(sin); FG_BIND1(cos); FG_BIND1(tanh); FG_BIND1(sigmoid); FG_BIND1(relu);
   FG_BIND1(logical_not);
@@ -273,6 +322,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("softmax", &fastgrad::softmax, release());
   m.def("log_softmax", &fastgrad::log_softmax, release());
   m.def("sum_to", &fastgrad::sum_to, release());
+  m.def("cross_entropy_rows", &fastgrad::cross_entropy_rows, release());
+  m.def("cross_entropy_rows_backward", &fastgrad::cross_entropy_rows_backward, release());
   m.def("reshape", &fastgrad::reshape, release());
   m.def("permute", &fastgrad::permute, release());
   m.def("expand", &fastgrad::expand, release());
@@ -295,6 +346,11 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_release nogil;
     return run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, allow_unused);
   });
+  AnomalyMode::set_trace_fn(&python_creation_trace);
+  m.def("is_anomaly_enabled", &AnomalyMode::is_enabled);
+  m.def("is_keep_outputs_enabled", &KeepOutputsMode::is_enabled);
+  m.def("set_keep_outputs_enabled", &KeepOutputsMode::set_enabled);
+  m.def("set_anomaly_enabled", &AnomalyMode::set_enabled);
   m.def("is_grad_enabled", &GradMode::is_enabled);
   m.def("set_grad_enabled", &GradMode::set_enabled);
   m.def("function_apply", [](const std::string& name, py::function backward_fn,
@@ -308,6 +364,29 @@ PYBIND11_MODULE(_core, m) {
     set_num_threads(n);
   });
   m.def("get_num_threads", &num_threads);
+  // Test hook for kernels/gemm: c = a @ b + beta * c in place on 2-D tensors of one float dtype and
+  // any strides, by the blocked kernel or (naive=True) by the one-dot-product-per-element twin.
+  m.def("_gemm", [](const Tensor& a, const Tensor& b, const Tensor& c, double beta, bool naive) {
+    FG_CHECK(a->dim() == 2 && b->dim() == 2 && c->dim() == 2 &&
+                 a->shape()[1] == b->shape()[0] && c->shape()[0] == a->shape()[0] &&
+                 c->shape()[1] == b->shape()[1],
+             "_gemm: shapes ", a->shape(), " @ ", b->shape(), " -> ", c->shape(), " do not fit");
+    FG_TYPE_CHECK(is_floating(a->dtype()) && a->dtype() == b->dtype() && a->dtype() == c->dtype(),
+                  "_gemm: expected three tensors of one floating dtype");
+    const int64_t M = a->shape()[0], K = a->shape()[1], N = b->shape()[1];
+    py::gil_scoped_release nogil;
+    FG_DISPATCH_FLOAT(a->dtype(), "_gemm", T, {
+      auto f = naive ? static_cast<void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t,
+                                            const T*, int64_t, int64_t, T, T*, int64_t, int64_t)>(
+                           &gemm_naive)
+                     : static_cast<void (*)(int64_t, int64_t, int64_t, const T*, int64_t, int64_t,
+                                            const T*, int64_t, int64_t, T, T*, int64_t, int64_t)>(
+                           &gemm);
+      f(M, N, K, a->data<T>(), a->strides()[0], a->strides()[1], b->data<T>(), b->strides()[0],
+        b->strides()[1], static_cast<T>(beta), c->data<T>(), c->strides()[0], c->strides()[1]);
+    });
+  });
+  m.def("_gemm_kernel_name", [](bool is_double) { return std::string(gemm_kernel_name(is_double)); });
   m.def("build_info", &build_info);
   m.def("live_counts", [] { return py::make_tuple(TensorImpl::live_count(), Node::live_count()); },
         "(tensors, nodes) alive in the process: for leak tests");

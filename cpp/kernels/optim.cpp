@@ -44,6 +44,48 @@ inline T lerp(T a, T b, T w, T one_minus_w, bool small) {
   return small ? a + w * (b - a) : b - (b - a) * one_minus_w;
 }
 
+// The loops proper. Every scalar is a by-value parameter and every array __restrict, so the
+// compiler knows no store changes them and vectorises (read through the captures of a lambda,
+// they were reloaded after each store and the loop stayed scalar).
+template <class T>
+inline void sgd_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __restrict p,
+                      T* __restrict b, T sign, T wd, T mom, T damp1, T neg_lr, bool use_wd,
+                      bool use_mom, bool nesterov, bool first) {
+  for (int64_t i = lo; i < hi; ++i) {
+    T gi = sign * g[i];
+    if (use_wd) gi = gi + wd * p[i];
+    if (use_mom) {
+      const T bi = first ? gi : b[i] * mom + damp1 * gi;
+      b[i] = bi;
+      gi = nesterov ? gi + mom * bi : bi;
+    }
+    p[i] = p[i] + neg_lr * gi;
+  }
+}
+
+template <class T>
+inline void adam_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __restrict p,
+                       T* __restrict m, T* __restrict v, T* __restrict x, T neg_step_size, T bc2,
+                       T sign, T decay, T wd, T w1, T one_minus_w1, T b2, T w2, T eps, bool small,
+                       bool decoupled, bool coupled_wd, bool amsgrad) {
+  for (int64_t i = lo; i < hi; ++i) {
+    T gi = sign * g[i];
+    T pi = p[i];
+    if (decoupled) pi = pi * decay;
+    if (coupled_wd) gi = gi + wd * pi;
+    const T mi = lerp(m[i], gi, w1, one_minus_w1, small);
+    T vi = v[i] * b2 + w2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    if (amsgrad) {
+      vi = x[i] < vi || vi != vi ? vi : x[i];  // torch.maximum: NaN propagates
+      x[i] = vi;
+    }
+    const T denom = std::sqrt(vi) / bc2 + eps;
+    p[i] = pi + neg_step_size * mi / denom;
+  }
+}
+
 }  // namespace
 
 // p, g, buf (n,) for each parameter.
@@ -56,19 +98,8 @@ void sgd_update(int64_t K, const int64_t* n, const T* const* g, const SgdScalars
   const bool nesterov = s.nesterov, first = s.first;
   const T sign = s.maximize ? T(-1) : T(1);
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
-    const T* gk = g[k];
-    T* pk = p[k];
-    T* bk = use_mom ? buf[k] : nullptr;
-    for (int64_t i = lo; i < hi; ++i) {
-      T gi = sign * gk[i];
-      if (use_wd) gi = gi + wd * pk[i];
-      if (use_mom) {
-        const T b = first ? gi : bk[i] * mom + damp1 * gi;
-        bk[i] = b;
-        gi = nesterov ? gi + mom * b : b;
-      }
-      pk[i] = pk[i] + neg_lr * gi;
-    }
+    sgd_chunk<T>(lo, hi, g[k], p[k], use_mom ? buf[k] : nullptr, sign, wd, mom, damp1, neg_lr,
+                 use_wd, use_mom, nesterov, first);
   });
 }
 
@@ -93,25 +124,9 @@ void adam_update(int64_t K, const int64_t* n, const T* const* g, const int64_t* 
     corr[k] = {static_cast<T>(-step_size), static_cast<T>(bc2_sqrt)};
   }
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
-    const T* gk = g[k];
-    T *pk = p[k], *mk = m[k], *vk = v[k], *xk = amsgrad ? vmax[k] : nullptr;
-    const T neg_step_size = corr[k].first, bc2 = corr[k].second;
-    for (int64_t i = lo; i < hi; ++i) {
-      T gi = sign * gk[i];
-      T pi = pk[i];
-      if (decoupled) pi = pi * decay;
-      if (coupled_wd) gi = gi + wd * pi;
-      const T mi = lerp(mk[i], gi, w1, one_minus_w1, small);
-      T vi = vk[i] * b2 + w2 * gi * gi;
-      mk[i] = mi;
-      vk[i] = vi;
-      if (amsgrad) {
-        vi = xk[i] < vi || vi != vi ? vi : xk[i];  // torch.maximum: NaN propagates
-        xk[i] = vi;
-      }
-      const T denom = std::sqrt(vi) / bc2 + eps;
-      pk[i] = pi + neg_step_size * mi / denom;
-    }
+    adam_chunk<T>(lo, hi, g[k], p[k], m[k], v[k], amsgrad ? vmax[k] : nullptr, corr[k].first,
+                  corr[k].second, sign, decay, wd, w1, one_minus_w1, b2, w2, eps, small,
+                  decoupled, coupled_wd, amsgrad);
   });
 }
 

@@ -1,6 +1,7 @@
 // Storage allocation and TensorImpl geometry. No kernels and no autograd logic here.
 #include "tensor/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <new>
@@ -30,7 +31,9 @@ void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n); }
 // keyed by rounded size, and are handed out again. The cache is bounded.
 namespace {
 constexpr size_t kCacheMaxBytes = size_t(256) << 20;  // per thread
-constexpr size_t kCacheMaxPerSize = 16;
+// Per size: at least 16 buffers, more for small sizes (up to 8 MiB of them), so the hundreds of
+// small tensors a graph of tiny ops keeps alive until backward come back from the cache too.
+size_t max_cached(size_t size) { return std::max<size_t>(16, (size_t(8) << 20) / size); }
 
 size_t round_size(size_t n) {
   if (n <= 64) return 64;
@@ -64,7 +67,7 @@ void release_buffer(void* p, size_t size) {
   BufferCache* c = cache();
   if (c && c->bytes + size <= kCacheMaxBytes) {
     auto& l = c->free_lists[size];
-    if (l.size() < kCacheMaxPerSize) {
+    if (l.size() < max_cached(size)) {
       l.push_back(p);
       c->bytes += size;
       return;

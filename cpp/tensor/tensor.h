@@ -23,8 +23,12 @@ struct Storage {
   std::shared_ptr<void> holder;  // owns the memory (aligned buffer or a foreign owner)
   void* data = nullptr;
   int64_t nbytes = 0;
-  // Note [Version counter]: shared by every view of this storage; in-place ops bump it.
+  // Note [Version counter]: shared by every view of this storage; in-place ops bump it. A saved
+  // tensor records it when saved and Node::saved() refuses to unpack it if it has changed.
   std::atomic<int64_t> version{0};
+  // Set once a view op (reshape, permute, expand, slice) aliases this memory: an in-place op
+  // recorded by autograd on it would bypass the other alias's history, so it is refused.
+  std::atomic<bool> has_views{false};
 };
 
 // Allocates `nbytes` of 64-byte aligned memory; throws std::bad_alloc (MemoryError) on failure.

@@ -22,11 +22,12 @@ from fastgrad._ops import (
     split, sqrt, squeeze, stack, std, sum, tanh, transpose, unsqueeze, var,
 )
 from fastgrad.autograd import (
-    Function, enable_grad, grad, gradcheck, is_grad_enabled, no_grad, set_grad_enabled,
+    Function, checkpoint, checkpoint_sequential, enable_grad, grad, gradcheck, gradgradcheck,
+    is_grad_enabled, no_grad, set_grad_enabled,
 )
 from fastgrad import autograd  # noqa: F401
 from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
-from fastgrad import nn, optim
+from fastgrad import nn, optim, viz
 from fastgrad._serialization import load, save
 
 float = float32  # noqa: A001
@@ -52,13 +53,15 @@ def get_num_threads() -> int:
 
 __all__ = [
     "Function", "Tensor", "abs", "arange", "argmax", "argmin", "bool", "broadcast_to", "cat",
+    "checkpoint", "checkpoint_sequential",
     "clamp", "concatenate", "cos", "double", "dtype", "empty", "enable_grad", "exp", "eye",
     "flatten", "float", "float32", "float64", "from_numpy", "full", "full_like",
-    "get_backend", "get_num_threads", "grad", "gradcheck", "int64", "is_grad_enabled", "linspace",
+    "get_backend", "get_num_threads", "grad", "gradcheck", "gradgradcheck", "int64",
+    "is_grad_enabled", "linspace",
     "log", "log_softmax", "logsumexp", "long", "manual_seed", "matmul", "max", "maximum", "mean",
     "min", "minimum", "no_grad", "ones", "ones_like", "permute", "pow", "rand", "rand_like",
     "randint", "randn", "randn_like", "relu", "reshape", "result_type", "set_backend",
     "set_grad_enabled", "set_num_threads", "show_config", "sigmoid", "sin", "softmax", "split",
     "sqrt", "squeeze", "stack", "std", "sum", "tanh", "tensor", "transpose", "unsqueeze", "var",
-    "where", "zeros", "zeros_like", "nn", "optim", "save", "load",
+    "where", "zeros", "zeros_like", "nn", "optim", "save", "load", "viz",
 ]

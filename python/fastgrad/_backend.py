@@ -5,14 +5,16 @@ Tensor class in tensor.py wraps a handle and never looks inside it. The contract
 
 Handle attributes: ``shape`` (tuple), ``dtype`` (int code: 0 float32, 1 float64, 2 int64, 3 bool),
 ``ndim``, ``numel``, ``requires_grad`` (settable on leaves), ``grad`` (handle or None, settable),
-``grad_fn`` (node or None; a node has ``name()`` and ``next_functions``), ``is_leaf``,
+``output_nr``, ``grad_fn`` (node or None; a node has ``name()``, ``next_functions``, ``output(i)``, ``variable`` (an
+AccumulateGrad's leaf) and ``register_prehook(nr, fn)``), ``is_leaf``,
 ``retains_grad``, ``retain_grad()``, ``register_hook(fn)`` (fn: handle -> handle or None),
-``version`` (in-place counter), ``is_contiguous``, ``item()``.
+``version`` (in-place counter), ``has_views`` (a view op aliased its memory), ``is_contiguous``,
+``item()``.
 
 Functions (all ops record a node when grad mode is on and an input requires grad; binary ops take
 equal dtypes and broadcast like NumPy):
     from_numpy(a) to_numpy(x) scalar(value, dtype) full(shape, value, dtype)
-    detach clone contiguous
+    detach clone contiguous rebase_history(dst, src)   (dst takes over src's grad_fn)
     neg exp log sqrt abs sign sin cos tanh sigmoid relu
     relu_backward(g, y) sigmoid_backward(g, y) tanh_backward(g, y)
     add sub mul div pow maximum minimum lt le gt ge eq ne logical_not where(c, a, b)
@@ -21,10 +23,13 @@ equal dtypes and broadcast like NumPy):
     sum_to(x, shape) reshape(x, shape) permute(x, dims) expand(x, shape)
     slice(x, dim, start, stop, step) slice_backward(g, shape, dim, start, stop, step) cat(xs, dim)
     take(x, pos) put_add(src, pos, shape) matmul(a, b)
+    cross_entropy_rows(x, t) cross_entropy_rows_backward(g, x, lse, t)   (fused softmax + NLL)
     copy_(dst, src) fill_(dst, value) put_(dst, pos, src)              (in place, no autograd)
     backward(roots, grads, retain_graph, create_graph)
     grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused) -> list
     is_grad_enabled() set_grad_enabled(flag)
+    is_anomaly_enabled() set_anomaly_enabled(flag)      (detect_anomaly: thread-local, like grad mode)
+    is_keep_outputs_enabled() set_keep_outputs_enabled(flag)          (fastgrad.viz.record)
     function_apply(name, backward_fn, inputs, outputs)   (custom autograd.Function nodes)
     set_num_threads(n) get_num_threads()
 Errors: ValueError for shapes, TypeError for dtypes, IndexError for indices, RuntimeError for

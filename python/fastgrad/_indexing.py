@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgrad.tensor import Tensor, _as_tensor_like, _NoGrad, _wrap
+from fastgrad.tensor import Tensor, _as_tensor_like, _NoGrad, _wrap, where
 
 _BASIC = (int, slice, type(None), type(Ellipsis), np.integer)
 
@@ -99,10 +99,28 @@ def getitem(t: Tensor, idx: Any) -> Tensor:
     return _wrap(b.take(t._impl, b.from_numpy(pos)), b)
 
 
+def _recorded_setitem(t: Tensor, idx: tuple, v: Tensor) -> None:
+    """``t[idx] = v`` recorded by autograd: t <- where(mask, v scattered, t)."""
+    b = t._b
+    pos = _positions(t, idx)
+    flat = pos.reshape(-1)
+    if np.unique(flat).size != flat.size:
+        raise RuntimeError("setitem: an index that repeats positions is not supported on a tensor "
+                           "that requires grad; use the out-of-place ops")
+    mask = np.zeros(t.numel(), dtype=np.bool_)
+    mask[flat] = True
+    m = _wrap(b.from_numpy(mask.reshape(t.shape)), b)
+    vb = v.astype(t.dtype).broadcast_to(pos.shape).contiguous()
+    scattered = _wrap(b.put_add(vb._impl, b.from_numpy(pos), list(t.shape)), b)
+    t._inplace("setitem", lambda old: where(m, scattered, old), v)
+
+
 def setitem(t: Tensor, idx: Any, value: Any) -> None:
     v = _as_tensor_like(value, t)
-    t._check_inplace("setitem", v)
     idx = _normalise(t, idx)
+    if t._check_inplace("setitem", v):
+        _recorded_setitem(t, idx, v)
+        return
     b = t._b
     if _is_basic(idx):
         with _NoGrad(b):

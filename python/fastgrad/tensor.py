@@ -15,16 +15,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from fastgrad._backend import _BACKENDS
 from fastgrad._dtype import BY_CODE, as_dtype, bool_, dtype, float32, float64, int64
 
 _py_bool = builtins.bool
 _SCALARS = (int, float, _py_bool, np.integer, np.floating, np.bool_)
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
+_CPP = _BACKENDS.get("cpp")  # the C++ module, for the fast paths of the hottest ops (or None)
+_new_tensor = object.__new__
 
 
 def _wrap(impl: Any, b: Any) -> Tensor:
-    t = Tensor.__new__(Tensor)
+    t = _new_tensor(Tensor)
     t._impl = impl
     t._b = b
     return t
@@ -151,15 +154,30 @@ class Tensor:
     def retain_grad(self) -> None:
         self._impl.retain_grad()
 
-    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> None:
-        """Calls ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces it."""
+    def register_hook(self, fn: Callable[[Tensor], Tensor | None]) -> Any:
+        """Calls ``fn(grad)`` when this tensor's gradient is computed; a returned tensor replaces
+        it.
+
+        Returns a handle whose ``remove()`` turns the hook off. Example:
+        ``h = x.register_hook(lambda g: g * 2)``, then ``h.remove()``.
+        """
+        from fastgrad._hooks import RemovableHandle
+
         b = self._b
+        live: dict[int, Any] = {}
+        handle = RemovableHandle(live)
+        live[handle.id] = fn
 
         def hook(g: Any) -> Any:
+            if not live:  # removed: the backend keeps the wrapper, which now does nothing
+                return None
             r = fn(_wrap(g, b))
+            if r is not None and not isinstance(r, Tensor):
+                raise TypeError(f"hook: expected a Tensor or None, got {type(r).__name__}")
             return None if r is None else r._impl
 
         self._impl.register_hook(hook)
+        return handle
 
     def detach(self) -> Tensor:
         return _wrap(self._b.detach(self._impl), self._b)
@@ -272,18 +290,24 @@ class Tensor:
 
     # --- elementwise ---------------------------------------------------------------------------
     def __add__(self, o: Any) -> Tensor:
+        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
+            return _cpp_same_dtype(_CPP.add, "add", self, o)
         return _binary("add", self, o)
 
     def __radd__(self, o: Any) -> Tensor:
         return _binary("add", self, o, reverse=True)
 
     def __sub__(self, o: Any) -> Tensor:
+        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
+            return _cpp_same_dtype(_CPP.sub, "sub", self, o)
         return _binary("sub", self, o)
 
     def __rsub__(self, o: Any) -> Tensor:
         return _binary("sub", self, o, reverse=True)
 
     def __mul__(self, o: Any) -> Tensor:
+        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
+            return _cpp_same_dtype(_CPP.mul, "mul", self, o)
         return _binary("mul", self, o)
 
     def __rmul__(self, o: Any) -> Tensor:
@@ -579,81 +603,112 @@ class Tensor:
 
         setitem(self, idx, value)
 
-    # --- in place (optimizers, initialisation) -----------------------------------------------
-    def _check_inplace(self, op: str, src: Any = None) -> None:
-        b = self._b
-        if not b.is_grad_enabled():
-            return
-        if self._impl.requires_grad and self._impl.is_leaf:
+    # --- in place -------------------------------------------------------------------------------
+    # Note [In-place ops and autograd]: under no_grad, or on tensors that need no gradient, an
+    # in-place op is a plain write (it bumps the version counter, so a backward that saved the
+    # old values refuses to run). Outside no_grad, on a non-leaf that requires grad (or with a
+    # source that does), it is recorded: the result is computed out of place from a clone of the
+    # old values, written into this tensor's memory, and this tensor takes over its history
+    # (rebase_history). A leaf that requires grad, and memory aliased by views, are refused.
+    def _check_inplace(self, op: str, src: Any = None) -> _py_bool:
+        """Whether the in-place op must be recorded by autograd; raises when it is not allowed."""
+        i = self._impl
+        if not self._b.is_grad_enabled():
+            return False
+        if i.requires_grad and i.is_leaf:
             raise RuntimeError(
                 f"{op}: a leaf tensor that requires grad is being used in an in-place operation; "
                 "wrap it in `with fastgrad.no_grad():`"
             )
-        if self._impl.requires_grad or (isinstance(src, Tensor) and src.requires_grad):
+        if not (i.requires_grad or (isinstance(src, Tensor) and src.requires_grad)):
+            return False
+        if i.has_views:
             raise RuntimeError(
-                f"{op}: in-place operations on tensors that require grad are not supported "
-                "outside no_grad; use the out-of-place op"
+                f"{op}: an in-place operation recorded by autograd on a view, or on a tensor that "
+                f"has views (shape {self.shape}), is not supported; use the out-of-place op, or "
+                "clone() first"
             )
+        if not self.dtype.is_floating_point:
+            raise RuntimeError(f"{op}: the result requires grad but the tensor is "
+                               f"{self.dtype.name}; use the out-of-place op")
+        return True
 
-    def _assign(self, op: str, value: Tensor) -> Tensor:
-        self._check_inplace(op, value)
-        self._b.copy_(self._impl, self._same_backend(value)._impl)
+    def _inplace(self, op: str, fn: Callable[[Tensor], Tensor], src: Any = None) -> Tensor:
+        """self <- fn(self), recorded when needed. See Note [In-place ops and autograd]."""
+        b = self._b
+        if not self._check_inplace(op, src):
+            with _NoGrad(b):
+                r = fn(self)
+            b.copy_(self._impl, self._same_backend(r)._impl)  # broadcasts and casts
+            return self
+        old = self.clone()  # keeps the old values for the rules that save them
+        r = fn(old)
+        if r.shape != self.shape:
+            if _broadcast(op, r.shape, self.shape) != self.shape:
+                raise ValueError(f"{op}: a result of shape {r.shape} does not fit in a tensor of "
+                                 f"shape {self.shape}")
+            r = r.expand(self.shape)
+        if not r.requires_grad:  # overwritten by constants: the old history gets zero gradient
+            r = where(zeros_like(old, bool_), old, r)
+        elif r.grad_fn is None:  # a leaf (copy_ from a parameter): give the result its own node
+            r = r.clone()
+        r = r.astype(self.dtype)
+        b.copy_(self._impl, r._impl)
+        b.rebase_history(self._impl, r._impl)
         return self
 
     def copy_(self, src: Any) -> Tensor:
-        return self._assign("copy_", _as_tensor_like(src, self))
+        s = _as_tensor_like(src, self)
+        return self._inplace("copy_", lambda t: s, s)
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
 
     def fill_(self, value: Any) -> Tensor:
-        self._check_inplace("fill_", value)
         if isinstance(value, Tensor):
-            return self._assign("fill_", value)
-        self._b.fill_(self._impl, float(value))
-        return self
+            if value.numel() != 1:
+                raise ValueError(f"fill_: the value must have one element, got shape {value.shape}")
+            return self._inplace("fill_", lambda t: value.reshape(()), value)
+        if not self._check_inplace("fill_"):
+            self._b.fill_(self._impl, float(value))
+            return self
+        return self._inplace("fill_", lambda t: _as_tensor_like(value, t))
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
-        self._check_inplace("add_", other)
-        with _NoGrad(self._b):
-            o = other if alpha == 1 else _as_tensor_like(other, self) * alpha
-            r = self + o
-        return self._assign("add_", r)
+        o = other if alpha == 1 else _as_tensor_like(other, self) * alpha
+        return self._inplace("add_", lambda t: t + o, other)
 
     def sub_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.add_(other, alpha=-alpha)
 
     def mul_(self, other: Any) -> Tensor:
-        self._check_inplace("mul_", other)
-        with _NoGrad(self._b):
-            r = self * other
-        return self._assign("mul_", r)
+        return self._inplace("mul_", lambda t: t * other, other)
 
     def div_(self, other: Any) -> Tensor:
-        self._check_inplace("div_", other)
-        with _NoGrad(self._b):
-            r = self / other
-        return self._assign("div_", r)
+        return self._inplace("div_", lambda t: t / other, other)
 
     def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        self._check_inplace("clamp_")
-        with _NoGrad(self._b):
-            r = self.clamp(min, max)
-        return self._assign("clamp_", r)
+        return self._inplace("clamp_", lambda t: t.clamp(min, max))
+
+    def relu_(self) -> Tensor:
+        return self._inplace("relu_", lambda t: t.relu())
+
+    def _fill_random(self, op: str, data: np.ndarray) -> Tensor:
+        if self._check_inplace(op):
+            raise RuntimeError(f"{op}: filling a tensor that requires grad with random values is "
+                               "not recorded by autograd; use it under fastgrad.no_grad()")
+        self._b.copy_(self._impl, self._b.from_numpy(np.asarray(data)))
+        return self
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
         from fastgrad._creation import _rng
 
-        self._check_inplace("uniform_")
-        data = _rng().uniform(a, b, size=self.shape)
-        return self._assign("uniform_", _wrap(self._b.from_numpy(np.asarray(data)), self._b))
+        return self._fill_random("uniform_", _rng().uniform(a, b, size=self.shape))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         from fastgrad._creation import _rng
 
-        self._check_inplace("normal_")
-        data = _rng().normal(mean, std, size=self.shape)
-        return self._assign("normal_", _wrap(self._b.from_numpy(np.asarray(data)), self._b))
+        return self._fill_random("normal_", _rng().normal(mean, std, size=self.shape))
 
 
 class _NoGrad:
@@ -673,6 +728,13 @@ class _NoGrad:
 
 
 # --- promotion and binary ops ----------------------------------------------------------------
+def _broadcast(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        raise ValueError(f"{op}: shapes {a} and {b} cannot be broadcast together") from None
+
+
 def _count(shape: tuple[int, ...], dims: list[int]) -> int:
     if not dims:
         return math.prod(shape)
@@ -713,6 +775,19 @@ def _as_tensor_like(o: Any, like: Tensor) -> Tensor:
     return tensor(o)
 
 
+def _cpp_same_dtype(f: Callable[[Any, Any], Any], op: str, a: Tensor, o: Tensor) -> Tensor:
+    """The fast path of a + b, a - b, a * b on two C++ tensors: the kernel checks that the dtypes
+    agree and raises TypeError when they do not, and only then are they promoted (in _binary)."""
+    try:
+        impl = f(a._impl, o._impl)
+    except TypeError:
+        return _binary(op, a, o)
+    t = _new_tensor(Tensor)
+    t._impl = impl
+    t._b = _CPP
+    return t
+
+
 def _binary(op: str, a: Tensor, o: Any, reverse: _py_bool = False,
             floating: _py_bool = False) -> Tensor:
     b = a._b
@@ -729,6 +804,8 @@ def _binary(op: str, a: Tensor, o: Any, reverse: _py_bool = False,
                 ai = b.to_dtype(ai, d.code)
             if oi.dtype != d.code:
                 oi = b.to_dtype(oi, d.code)
+    elif (type(o) is float or type(o) is int) and ai.dtype < 2:
+        oi = b.scalar(float(o), ai.dtype)  # a floating tensor keeps its dtype with a Python number
     elif isinstance(o, _SCALARS):
         d = result_type(a, o)
         if floating and not d.is_floating_point:

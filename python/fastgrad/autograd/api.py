@@ -5,9 +5,17 @@ With ``create_graph=True`` the returned gradients are differentiable again (high
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 from fastgrad.tensor import Tensor, _wrap
+
+# Depth of fastgrad.grad calls running on this thread (checkpoint refuses to run inside one).
+_grad_calls = threading.local()
+
+
+def in_grad_call() -> bool:
+    return getattr(_grad_calls, "depth", 0) > 0
 
 
 def _as_list(x: Tensor | Sequence[Tensor] | None) -> list:
@@ -39,9 +47,13 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     b = outs[0]._b
     if retain_graph is None:
         retain_graph = create_graph
-    res = b.grad([o._impl for o in outs], [i._impl for i in ins],
-                 [None if g is None else g._impl for g in gouts],
-                 bool(retain_graph), bool(create_graph), bool(allow_unused))
+    _grad_calls.depth = getattr(_grad_calls, "depth", 0) + 1
+    try:
+        res = b.grad([o._impl for o in outs], [i._impl for i in ins],
+                     [None if g is None else g._impl for g in gouts],
+                     bool(retain_graph), bool(create_graph), bool(allow_unused))
+    finally:
+        _grad_calls.depth -= 1
     return tuple(None if r is None else _wrap(r, b) for r in res)
 
 

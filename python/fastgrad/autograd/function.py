@@ -27,6 +27,8 @@ class FunctionCtx:
 
     def __init__(self) -> None:
         self._saved: tuple[Tensor | None, ...] = ()
+        self._versions: tuple[int, ...] = ()
+        self._name = "Function"
         self.needs_input_grad: tuple[bool, ...] = ()
         self._released = False
 
@@ -37,6 +39,7 @@ class FunctionCtx:
                     f"save_for_backward: expected tensors or None, got {type(t).__name__}"
                 )
         self._saved = tensors
+        self._versions = tuple(0 if t is None else t._version for t in tensors)
 
     @property
     def saved_tensors(self) -> tuple[Tensor | None, ...]:
@@ -45,6 +48,14 @@ class FunctionCtx:
                 "Trying to backward through the graph a second time (or to read saved tensors "
                 "after they were freed); pass retain_graph=True to the first backward"
             )
+        for i, (t, v) in enumerate(zip(self._saved, self._versions)):
+            if t is not None and t._version != v:  # See Note [Version counter] (tensor.h)
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by "
+                    f"an in-place operation: saved tensor {i} of {self._name} (shape {t.shape}) "
+                    f"is at version {t._version}; expected version {v} instead. Use the "
+                    "out-of-place op, or clone() the tensor before modifying it."
+                )
         return self._saved
 
 
@@ -62,6 +73,7 @@ class Function:
     @classmethod
     def apply(cls, *args: Any) -> Any:
         ctx = FunctionCtx()
+        ctx._name = cls.__name__ + "Backward"
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         with no_grad():
             out = cls.forward(ctx, *args)

@@ -23,15 +23,26 @@ def _set(flag: bool) -> None:
         b.set_grad_enabled(flag)
 
 
+def _get() -> list[bool]:
+    # Each backend's own flag: a backend's engine switches only its own during backward (e.g. a
+    # checkpoint's recomputation inside the C++ engine), so restore each one as it was.
+    return [bool(b.is_grad_enabled()) for b in _backend._BACKENDS.values()]
+
+
+def _restore(flags: list[bool]) -> None:
+    for b, f in zip(_backend._BACKENDS.values(), flags):
+        b.set_grad_enabled(f)
+
+
 class _GradMode:
     _flag = True
 
     def __enter__(self) -> None:
-        self._prev = is_grad_enabled()
+        self._prev = _get()
         _set(self._flag)
 
     def __exit__(self, *exc: object) -> None:
-        _set(self._prev)
+        _restore(self._prev)
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
@@ -59,11 +70,11 @@ class set_grad_enabled(_GradMode):  # noqa: N801
 
     def __init__(self, mode: bool) -> None:
         self._flag = bool(mode)
-        self._prev = is_grad_enabled()
+        self._prev = _get()
         _set(self._flag)
 
     def __enter__(self) -> None:
         pass
 
     def __exit__(self, *exc: object) -> None:
-        _set(self._prev)
+        _restore(self._prev)

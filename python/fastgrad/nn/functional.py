@@ -196,8 +196,24 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,  # n
         cdim = 0 if x.ndim == 1 else 1
         return _soft_cross_entropy(x, target, weight, reduction, label_smoothing, cdim)
     logits, tgt, shape = _class_targets(op, x, target)
+    if weight is None and label_smoothing == 0.0:
+        t = np.asarray(tgt.detach())
+        _check_range(op, t, logits.shape[1], ignore_index)
+        if not (t == ignore_index).any():  # the common case: one fused op, one fused backward
+            b = logits._b
+            loss = _wrap(b.cross_entropy_rows(logits._impl, tgt._impl), b)
+            return _reduce_rows(loss, shape, reduction)
     lp = logits.log_softmax(1)
     return _nll(op, lp, tgt, shape, weight, ignore_index, reduction, label_smoothing)
+
+
+def _reduce_rows(loss: Tensor, shape: np.ndarray, reduction: str) -> Tensor:
+    """Per-row losses (M,) reduced as asked; 'none' gives the target's shape."""
+    if reduction == "none":
+        return loss.reshape(tuple(int(v) for v in shape))
+    if reduction == "sum":
+        return loss.sum()
+    return loss.mean()
 
 
 def _nll(op: str, lp: Tensor, tgt: Tensor, shape: np.ndarray, weight: Tensor | None,

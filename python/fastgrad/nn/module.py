@@ -116,12 +116,46 @@ class Module:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_backward_hooks", OrderedDict())
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: subclasses of Module must define forward")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
+            from fastgrad.nn.hooks import call_with_hooks
+
+            return call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # --- hooks (see nn/hooks.py) ---------------------------------------------------------------
+    def _add_hook(self, kind: str, hook: Callable, op: str) -> Any:
+        from fastgrad._hooks import RemovableHandle
+
+        self._check_init("hooks")
+        if not callable(hook):
+            raise TypeError(f"{op}: expected a callable, got {type(hook).__name__}")
+        hooks = self.__dict__[kind]
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable) -> Any:
+        """``hook(module, args)`` before forward; a returned value (tuple or single) replaces args."""
+        return self._add_hook("_forward_pre_hooks", hook, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Callable) -> Any:
+        """``hook(module, args, output)`` after forward; a returned value replaces the output."""
+        return self._add_hook("_forward_hooks", hook, "register_forward_hook")
+
+    def register_full_backward_hook(self, hook: Callable) -> Any:
+        """``hook(module, grad_input, grad_output)`` once the gradients w.r.t. the module's tensor
+        inputs are computed (None for inputs that need none); returned values replace grad_input.
+        """
+        return self._add_hook("_backward_hooks", hook, "register_full_backward_hook")
 
     # --- registration ------------------------------------------------------------------------
     def _check_init(self, what: str) -> None:

@@ -44,6 +44,7 @@ from fastgrad.reference.ops_elementwise import (
 )
 from fastgrad.reference.ops_index import put_add, take
 from fastgrad.reference.ops_inplace import copy_, fill_, put_
+from fastgrad.reference.ops_loss import cross_entropy_rows, cross_entropy_rows_backward
 from fastgrad.reference.ops_matmul import matmul
 from fastgrad.reference.ops_optim import adam_step_, sgd_step_
 from fastgrad.reference.ops_reduce import (
@@ -68,14 +69,19 @@ from fastgrad.reference.ops_shape import (
 from fastgrad.reference.tape import (
     detach,
     get_num_threads,
+    is_anomaly_enabled,
     is_grad_enabled,
+    is_keep_outputs_enabled,
+    rebase_history,
+    set_anomaly_enabled,
+    set_keep_outputs_enabled,
     set_grad_enabled,
     set_num_threads,
 )
 
 __all__ = [
     "from_numpy", "to_numpy", "scalar", "full",
-    "detach", "clone", "contiguous",
+    "detach", "clone", "contiguous", "rebase_history",
     "neg", "exp", "log", "sqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid", "relu",
     "relu_backward", "sigmoid_backward", "tanh_backward",
     "add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -84,10 +90,11 @@ __all__ = [
     "sum", "amax", "amin", "argmax", "argmin", "softmax", "log_softmax",
     "sum_to", "reshape", "permute", "expand",
     "slice", "slice_backward", "cat",
-    "take", "put_add", "matmul",
+    "take", "put_add", "matmul", "cross_entropy_rows", "cross_entropy_rows_backward",
     "copy_", "fill_", "put_",
     "backward", "grad",
-    "is_grad_enabled", "set_grad_enabled",
+    "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
+    "is_keep_outputs_enabled", "set_keep_outputs_enabled",
     "function_apply",
     "set_num_threads", "get_num_threads",
     "sgd_step_", "adam_step_",

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
+
 from fastgrad.reference.ops_elementwise import add, clone, full, to_dtype
 from fastgrad.reference.ops_reduce import sum_to
 from fastgrad.reference.tape import (
@@ -16,6 +18,8 @@ from fastgrad.reference.tape import (
     RTensor,
     any_requires_grad,
     gradient_edge,
+    is_anomaly_enabled,
+    is_floating,
     set_history,
 )
 
@@ -80,6 +84,19 @@ def _retain(node: Node, grads: list[RTensor], create_graph: bool) -> None:
             t._grad = grads[nr] if create_graph else clone(grads[nr])
 
 
+def _check_anomaly(node: Node, outs: Sequence[RTensor | None]) -> None:
+    """Anomaly mode: the first node whose backward returns NaN/inf names itself and its creator."""
+    for i, g in enumerate(outs):
+        if g is None or not is_floating(g.dtype) or np.isfinite(g.data).all():
+            continue
+        where = ("The forward call that created it:\n" + node.creation_trace
+                 if node.creation_trace else
+                 "(its forward ran outside detect_anomaly(), so where it was created is unknown)")
+        raise RuntimeError(f"detect_anomaly: function '{node.name()}' returned nan or inf values "
+                           f"in its output {i} (the gradient of input {i}, shape {g.shape}). "
+                           f"{where}")
+
+
 def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
                  keep_graph: bool, create_graph: bool, inputs: Sequence[RTensor] | None,
                  allow_unused: bool) -> list[RTensor | None]:
@@ -132,6 +149,7 @@ def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
             t.dependencies = -1  # queued
             ready.append(fn)
 
+    anomaly = is_anomaly_enabled()
     with GradMode(create_graph):
         while ready:
             node = ready.pop()
@@ -152,6 +170,8 @@ def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
                 if node.released:
                     raise RuntimeError(FREED_MESSAGE.format(node.name()))
                 outs = node.apply(grads)
+                if anomaly:
+                    _check_anomaly(node, outs)
                 if not keep_graph:
                     node.release_saved()
             del grads

@@ -26,6 +26,8 @@ _pyslice = slice  # the builtin; this module defines the op `slice`
 def _view(x: RTensor, data: np.ndarray) -> RTensor:
     """A handle over ``data``, sharing x's version counter when it shares x's memory."""
     shared = data.size > 0 and np.may_share_memory(data, x.data)
+    if shared:
+        x._version[1] = True  # has views: see Storage::has_views in cpp/tensor/tensor.h
     return RTensor(data, x._version if shared else None)
 
 

@@ -51,6 +51,24 @@ def set_grad_enabled(flag: bool) -> None:
     _mode.enabled = bool(flag)
 
 
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly mode is on for this thread (see fastgrad.autograd.anomaly)."""
+    return getattr(_mode, "anomaly", False)
+
+
+def set_anomaly_enabled(flag: bool) -> None:
+    _mode.anomaly = bool(flag)
+
+
+def is_keep_outputs_enabled() -> bool:
+    """Whether new nodes keep a detached alias of their outputs (fastgrad.viz.record)."""
+    return getattr(_mode, "keep_outputs", False)
+
+
+def set_keep_outputs_enabled(flag: bool) -> None:
+    _mode.keep_outputs = bool(flag)
+
+
 class GradMode:
     """``with GradMode(flag):`` sets grad mode and restores the previous one on exit."""
 
@@ -111,9 +129,9 @@ def _checked_hook(fn: Callable) -> Callable:
 class RTensor:
     """A tensor handle of the reference backend: ``data`` is the NumPy array (shared, not copied).
 
-    ``_version`` is a one-element list shared by every view of the same memory (see Note [Version
-    counter] in cpp/tensor/tensor.h). A tensor requires grad if it is a leaf with the flag set or
-    if it has a grad_fn.
+    ``_version`` is a list [count, has_views] shared by every view of the same memory (see Note
+    [Version counter] and Storage::has_views in cpp/tensor/tensor.h). A tensor requires grad if it
+    is a leaf with the flag set or if it has a grad_fn.
     """
 
     __slots__ = (
@@ -128,7 +146,7 @@ class RTensor:
                             "int64 and bool")
         self.data = data
         self.dtype = code
-        self._version = [0] if version is None else version
+        self._version = [0, False] if version is None else version
         self._requires_grad = False
         self.grad_fn: Node | None = None
         self.output_nr = 0
@@ -156,6 +174,10 @@ class RTensor:
 
     def bump_version(self) -> None:
         self._version[0] += 1
+
+    @property
+    def has_views(self) -> bool:
+        return self._version[1]
 
     @property
     def is_contiguous(self) -> bool:
@@ -326,7 +348,8 @@ class Node:
     """One backward function. ``next_edges[i]`` is ``(node or None, input_nr)`` for input i."""
 
     __slots__ = ("next_edges", "input_meta", "output_meta", "pre_hooks", "retained", "seq_nr",
-                 "released", "_saved", "__weakref__")
+                 "released", "_saved", "creation_trace", "outputs", "kept_outputs",
+                 "__weakref__")
 
     def __init__(self) -> None:
         self.next_edges: list[tuple[Node | None, int]] = []
@@ -340,6 +363,9 @@ class Node:
         _seq[0] += 1
         self.released = False
         self._saved: list[SavedTensor] = []
+        self.creation_trace = ""  # where the forward op was called (anomaly mode only)
+        self.outputs: list[weakref.ref] = []  # the forward outputs, weakly (for fastgrad.viz)
+        self.kept_outputs: list[RTensor] = []  # detached aliases, under fastgrad.viz.record()
 
     # grads[i] is the gradient of forward output i (never None: the engine fills zeros). Returns
     # one gradient per forward input, in the input's or the output's broadcast shape (the engine
@@ -353,6 +379,18 @@ class Node:
     def release_saved(self) -> None:
         self._saved = []
         self.released = True
+
+    def output(self, i: int) -> RTensor | None:
+        """Forward output i if it is still alive (or kept), else None (for fastgrad.viz)."""
+        t = self.outputs[i]() if i < len(self.outputs) else None
+        return t if t is not None or i >= len(self.kept_outputs) else self.kept_outputs[i]
+
+    def register_prehook(self, nr: int, fn: Callable) -> None:
+        """fn(grad of output nr) -> None or a replacement, before the node runs."""
+        if not 0 <= nr < self.num_outputs():
+            raise ValueError(f"register_prehook: {self.name()} has {self.num_outputs()} outputs, "
+                             f"not {nr + 1}")
+        self.pre_hooks.append((nr, _checked_hook(fn)))
 
     def needs_input_grad(self, i: int) -> bool:
         return i < len(self.next_edges) and self.next_edges[i][0] is not None
@@ -374,6 +412,14 @@ class Node:
         if self.released:
             raise RuntimeError(FREED_MESSAGE.format(self.name()))
         s = self._saved[i]
+        # See Note [Version counter] in cpp/tensor/tensor.h.
+        if s.tensor is not None and s.tensor.version != s.saved_version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"in-place operation: saved tensor {i} of {self.name()} (shape {s.tensor.shape}) "
+                f"is at version {s.tensor.version}; expected version {s.saved_version} instead. "
+                "Use the out-of-place op, or clone() the tensor before modifying it."
+            )
         if not s.is_output or s.tensor is None:
             return s.tensor
         # An output: re-attach its node as grad_fn so create_graph differentiates through it.
@@ -484,11 +530,29 @@ def set_history(node: Node, inputs: Sequence[RTensor | None], outputs: Sequence[
         else:
             node.next_edges.append((None, 0))
         node.input_meta.append((t.shape, t.dtype) if t is not None else ((), FLOAT32))
+    if is_anomaly_enabled():
+        from fastgrad.autograd.anomaly import creation_trace
+
+        node.creation_trace = creation_trace()
     for nr, o in enumerate(outputs):
         node.output_meta.append((o.shape, o.dtype))
         o.grad_fn = node
+        node.outputs.append(weakref.ref(o))
+        if is_keep_outputs_enabled():
+            node.kept_outputs.append(detach(o))
         o.output_nr = nr
         o._requires_grad = True
+
+
+def rebase_history(dst: RTensor, src: RTensor) -> None:
+    """A differentiable in-place op wrote ``src`` (computed out of place) into ``dst``'s memory:
+    ``dst`` takes over src's history (grad_fn and output number)."""
+    if src.grad_fn is None:
+        raise RuntimeError("rebase_history: the source has no history")
+    dst.grad_fn = src.grad_fn
+    dst.output_nr = src.output_nr
+    dst._requires_grad = True
+    dst.grad_fn.outputs[src.output_nr] = weakref.ref(dst)
 
 
 def make_node(name: str, rule: Rule, inputs: Sequence[RTensor | None], outputs: Sequence[RTensor],

@@ -1,0 +1,117 @@
+// The contiguous loops of vmath.h, each compiled three times (x86-64-v4 = AVX-512, v3 = AVX2+FMA,
+// baseline) with the clone picked at load time. Each is two passes over y: a clamp (so exp_core
+// sees a finite range; a select inside the polynomial loop would stop it vectorising under
+// -ftrapping-math), then the polynomial in place.
+#include "kernels/vmath.h"
+
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FG_CLONES
+#endif
+
+namespace fastgrad {
+namespace {
+
+template <class T>
+inline void clamp_into(int64_t n, const T* x, T* y, T sign) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = sign * x[i];
+    y[i] = v < kExpLo<T> ? kExpLo<T> : (v > kExpHi<T> ? kExpHi<T> : v);
+  }
+}
+
+// 64-byte vectors (16 floats, 8 doubles): the same lanes, so the same summation order, whichever
+// instruction set a clone uses.
+typedef float VecF __attribute__((vector_size(64)));
+typedef double VecD __attribute__((vector_size(64)));
+template <class T> struct Vec64;
+template <> struct Vec64<float> { using type = VecF; };
+template <> struct Vec64<double> { using type = VecD; };
+template <class T>
+using V64 = typename Vec64<T>::type;
+
+template <class T>
+inline T max_lanes(int64_t n, const T* x) {
+  constexpr int64_t L = 64 / sizeof(T);
+  T m = x[0];
+  int64_t j = 0;
+  if (n >= L) {
+    V64<T> acc;
+    std::memcpy(&acc, x, 64);
+    for (j = L; j + L <= n; j += L) {
+      V64<T> v;
+      std::memcpy(&v, x + j, 64);
+      acc = v > acc ? v : acc;
+    }
+    m = acc[0];
+    for (int64_t k = 1; k < L; ++k) m = acc[k] > m ? acc[k] : m;
+  }
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+template <class T>
+inline T sum_lanes(int64_t n, const T* x) {
+  constexpr int64_t L = 64 / sizeof(T);
+  V64<T> acc = {};
+  int64_t j = 0;
+  for (; j + L <= n; j += L) {
+    V64<T> v;
+    std::memcpy(&v, x + j, 64);
+    acc += v;
+  }
+  T s = 0;
+  for (int64_t k = 0; k < L; ++k) s += acc[k];
+  for (; j < n; ++j) s += x[j];
+  return s;
+}
+
+}  // namespace
+
+FG_CLONES float vmax(int64_t n, const float* x) { return max_lanes(n, x); }
+FG_CLONES double vmax(int64_t n, const double* x) { return max_lanes(n, x); }
+FG_CLONES float vsum(int64_t n, const float* x) { return sum_lanes(n, x); }
+FG_CLONES double vsum(int64_t n, const double* x) { return sum_lanes(n, x); }
+
+FG_CLONES void vexp(int64_t n, const float* x, float* y) {
+  clamp_into(n, x, y, 1.0f);
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_core(y[i]);
+}
+
+FG_CLONES void vexp(int64_t n, const double* x, double* y) {
+  clamp_into(n, x, y, 1.0);
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_core(y[i]);
+}
+
+template <class T>
+inline void exp_shift_scale(int64_t n, const T* x, T shift, T scale, T* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = x[i] - shift;
+    y[i] = v < kExpLo<T> ? kExpLo<T> : (v > kExpHi<T> ? kExpHi<T> : v);
+  }
+  for (int64_t i = 0; i < n; ++i) y[i] = scale * exp_core(y[i]);
+}
+
+FG_CLONES void vexp_shift_scale(int64_t n, const float* x, float shift, float scale, float* y) {
+  exp_shift_scale(n, x, shift, scale, y);
+}
+
+FG_CLONES void vexp_shift_scale(int64_t n, const double* x, double shift, double scale,
+                                double* y) {
+  exp_shift_scale(n, x, shift, scale, y);
+}
+
+FG_CLONES void vsigmoid(int64_t n, const float* x, float* y) {
+  clamp_into(n, x, y, -1.0f);
+  for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + exp_core(y[i]));
+}
+
+FG_CLONES void vsigmoid(int64_t n, const double* x, double* y) {
+  clamp_into(n, x, y, -1.0);
+  for (int64_t i = 0; i < n; ++i) y[i] = 1.0 / (1.0 + exp_core(y[i]));
+}
+
+}  // namespace fastgrad
