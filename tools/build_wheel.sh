@@ -38,9 +38,13 @@ echo "== fresh venv with only NumPy installs the wheel"
 "$py" -m venv "$work/user-venv"
 "$work/user-venv/bin/python" -m pip install -q numpy
 "$work/user-venv/bin/python" -m pip install -q --no-index --no-deps "$wheel"
-# Run outside the source tree so only the installed package can be imported.
-(cd "$work" && env -u PYTHONPATH -u FASTGRAD_BACKEND "$work/user-venv/bin/python" \
-  "$root/tools/wheel_smoke.py" "$work/user-venv")
+# Run outside the source tree so only the installed package can be imported; once with the
+# kernels this CPU picks, once with the portable ones every x86-64 CPU runs.
+for level in "" portable; do
+  echo "-- smoke test, FASTGRAD_GEMM_LEVEL=${level:-unset}"
+  (cd "$work" && env -u PYTHONPATH -u FASTGRAD_BACKEND FASTGRAD_GEMM_LEVEL="$level" \
+    "$work/user-venv/bin/python" "$root/tools/wheel_smoke.py" "$work/user-venv")
+done
 
 size=$(stat -c %s "$wheel")
 echo "wheel: $(basename "$wheel") ($(( size / 1024 )) KiB), built and checked in" \

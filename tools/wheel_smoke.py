@@ -29,6 +29,11 @@ def main(venv: str) -> None:
         fail("the C++ extension did not import")
     if ext["native"] or "-march" in ext["flags"] or "-mavx" in ext["flags"]:
         fail(f"the wheel was built for one CPU only: {ext['flags']}")
+    level = os.environ.get("FASTGRAD_GEMM_LEVEL")
+    if level and not (ext["gemm_float32"].startswith(level)
+                      and ext["gemm_float64"].startswith(level)):
+        fail(f"FASTGRAD_GEMM_LEVEL={level} but the kernels are {ext['gemm_float32']}, "
+             f"{ext['gemm_float64']}")
     with open("/proc/self/maps") as f:
         gomp = {line.split()[-1] for line in f if "libgomp" in line}
     if not gomp or not all("fastgrad.libs" in p and p.startswith(venv) for p in gomp):

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -243,15 +244,40 @@ FG_GEMM_REGION(region_v1_f32, , float, V1Float)
 FG_GEMM_REGION(region_v1_f64, , double, V1Double)
 #undef FG_GEMM_REGION
 
+// The x86-64 level the kernels use (4, 3, or 1 = portable): the best this CPU has, or a lower
+// one named by FASTGRAD_GEMM_LEVEL (x86-64-v4, x86-64-v3, portable), read once, so tests can run
+// every kernel on one machine. A level the CPU lacks is an error, never a silent fallback.
+int kernel_level() {
+  static const int level = [] {
+    int best = 1;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("x86-64-v4")) best = 4;
+    else if (__builtin_cpu_supports("x86-64-v3")) best = 3;
+#endif
+    const char* env = std::getenv("FASTGRAD_GEMM_LEVEL");
+    if (env == nullptr || *env == '\0') return best;
+    const std::string want(env);
+    const int asked = want == "x86-64-v4"   ? 4
+                      : want == "x86-64-v3" ? 3
+                      : want == "portable"  ? 1
+                                            : 0;
+    FG_CHECK(asked != 0, "FASTGRAD_GEMM_LEVEL=", want,
+             ": expected x86-64-v4, x86-64-v3 or portable");
+    FG_CHECK(asked <= best, "FASTGRAD_GEMM_LEVEL=", want, ": this CPU does not support it");
+    return asked;
+  }();
+  return level;
+}
+
 template <class T> const Kernel<T>& pick_kernel();
 
 template <>
 const Kernel<float>& pick_kernel<float>() {
   static const Kernel<float> k = [] {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("x86-64-v4"))
+    if (kernel_level() >= 4)
       return make_kernel<float, V4Float>("x86-64-v4 float32 6x64", region_v4_f32);
-    if (__builtin_cpu_supports("x86-64-v3"))
+    if (kernel_level() >= 3)
       return make_kernel<float, V3Float>("x86-64-v3 float32 6x16", region_v3_f32);
 #endif
     return make_kernel<float, V1Float>("portable float32 6x8", region_v1_f32);
@@ -263,9 +289,9 @@ template <>
 const Kernel<double>& pick_kernel<double>() {
   static const Kernel<double> k = [] {
 #if defined(__x86_64__) && defined(__GNUC__)
-    if (__builtin_cpu_supports("x86-64-v4"))
+    if (kernel_level() >= 4)
       return make_kernel<double, V4Double>("x86-64-v4 float64 6x32", region_v4_f64);
-    if (__builtin_cpu_supports("x86-64-v3"))
+    if (kernel_level() >= 3)
       return make_kernel<double, V3Double>("x86-64-v3 float64 6x8", region_v3_f64);
 #endif
     return make_kernel<double, V1Double>("portable float64 6x4", region_v1_f64);

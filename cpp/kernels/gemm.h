@@ -39,7 +39,8 @@ void gemm_naive(int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, 
                 const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c,
                 int64_t rs_c, int64_t cs_c);
 
-// The register tile of the kernel this CPU runs, e.g. "x86-64-v4 float 12x32" (for benchmarks).
+// The register tile of the kernel this CPU runs, e.g. "x86-64-v4 float32 6x64" (for benchmarks
+// and show_config). FASTGRAD_GEMM_LEVEL=x86-64-v3|portable selects a lower level (tests).
 const char* gemm_kernel_name(bool is_double);
 
 }  // namespace fastgrad

@@ -1,6 +1,7 @@
 // Error helpers. User errors name the op and the shapes and map to Python exception types:
 // FG_CHECK -> ValueError, FG_TYPE_ERROR -> TypeError, FG_INDEX_CHECK -> IndexError,
-// FG_RUNTIME_CHECK -> RuntimeError, OutOfMemory -> MemoryError. FG_ASSERT is for our own bugs (file:line, RuntimeError).
+// FG_RUNTIME_CHECK -> RuntimeError, OutOfMemory -> MemoryError. FG_ASSERT is for our own bugs
+// (file:line, RuntimeError).
 // Nothing here may be called inside an OpenMP parallel region.
 #pragma once
 #include <cstdint>

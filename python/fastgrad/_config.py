@@ -24,6 +24,7 @@ def config() -> dict[str, Any]:
         "machine": platform.machine(),
         "backend": _backend.get_backend(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "FASTGRAD_GEMM_LEVEL": os.environ.get("FASTGRAD_GEMM_LEVEL"),
         "extension": None,
         "extension_error": _backend._core_error,
     }
@@ -63,7 +64,9 @@ def show_config(file: IO[str] | None = None) -> None:
         levels = ", ".join(ext["cpu_levels"]) or "baseline only"
         lines += [
             f"C++ extension: {ext['path']}",
-            f"GEMM kernel: {ext['gemm_float32']}; {ext['gemm_float64']}",
+            f"GEMM kernel: {ext['gemm_float32']}; {ext['gemm_float64']}"
+            + (f" (FASTGRAD_GEMM_LEVEL={c['FASTGRAD_GEMM_LEVEL']})"
+               if c["FASTGRAD_GEMM_LEVEL"] else " (the best level this CPU has)"),
             f"CPU levels supported: {levels}",
             (f"OpenMP: {_openmp_name(ext['openmp'])}, {ext['threads']} thread(s)"
              f" (OMP_NUM_THREADS={c['OMP_NUM_THREADS'] or 'unset'})"),
