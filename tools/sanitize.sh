@@ -19,11 +19,13 @@ start=$(date +%s)
 mkdir -p "$work"
 
 tools_py="$py"
-if ! "$py" -c "import pybind11" 2>/dev/null || ! command -v cmake >/dev/null \
-    || ! command -v ninja >/dev/null; then
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v ninja >/dev/null || missing+=(ninja)
+if ! "$py" -c "import pybind11" 2>/dev/null || [ "${#missing[@]}" -gt 0 ]; then
   [ -x "$work/tools-venv/bin/python" ] || "$py" -m venv "$work/tools-venv"
-  "$work/tools-venv/bin/python" -m pip install -q "pybind11>=2.13" cmake ninja
-  export PATH="$PATH:$work/tools-venv/bin"  # system cmake/ninja first when there are some
+  "$work/tools-venv/bin/python" -m pip install -q "pybind11>=2.13" "${missing[@]}"
+  export PATH="$PATH:$work/tools-venv/bin"
   tools_py="$work/tools-venv/bin/python"
 fi
 export PYBIND11_DIR
