@@ -117,3 +117,17 @@ def test_unknown_gemm_level_is_an_error() -> None:
     assert r.returncode != 0
     assert "ValueError: FASTGRAD_GEMM_LEVEL=avx9000: expected x86-64-v4, x86-64-v3 or portable" \
         in r.stderr
+
+
+def test_openmp_threads_sleep_when_idle_unless_the_user_says_otherwise() -> None:
+    """fastgrad sets OMP_WAIT_POLICY=PASSIVE before OpenMP loads, keeping a value already set."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(fastgrad.__file__).parent.parent),
+                                         env.get("PYTHONPATH", "")])
+    code = "import os, fastgrad; print(os.environ['OMP_WAIT_POLICY'])"
+    env.pop("OMP_WAIT_POLICY", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "PASSIVE", out.stderr
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "ACTIVE", out.stderr

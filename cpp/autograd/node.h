@@ -55,6 +55,7 @@ class Node : public std::enable_shared_from_this<Node> {
   void save(const Tensor& t, bool is_output = false);
   Tensor saved(size_t i);
   size_t num_saved() const { return saved_.size(); }
+  void reserve_saved(size_t n) { saved_.reserve(n); }
 
   std::vector<Edge> next_edges_;
   std::vector<TensorMeta> input_meta_;

@@ -7,7 +7,16 @@ or the ``FASTGRAD_BACKEND`` environment variable.
 
 from __future__ import annotations
 
-from fastgrad import _backend
+import os as _os
+
+# Before the extension (and with it the OpenMP runtime) loads: idle OpenMP threads sleep instead
+# of spinning. On machines whose second vCPU is often busy (or shared with other thread pools,
+# NumPy's BLAS or PyTorch's, in the same process), spinning threads made two-thread runs 2-10x
+# slower than one thread (bench/run.py); sleeping costs microseconds per parallel region, and
+# fastgrad opens one only for work large enough to pay for that. A value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from fastgrad import _backend  # noqa: E402
 from fastgrad._backend import get_backend, set_backend
 from fastgrad._config import show_config
 from fastgrad._creation import (
