@@ -19,11 +19,13 @@ start=$(date +%s)
 mkdir -p "$work"
 
 tools_py="$py"
-if ! "$py" -c "import pybind11" 2>/dev/null || ! command -v cmake >/dev/null \
-    || ! command -v ninja >/dev/null; then
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v ninja >/dev/null || missing+=(ninja)
+if ! "$py" -c "import pybind11" 2>/dev/null || [ "${#missing[@]}" -gt 0 ]; then
   [ -x "$work/tools-venv/bin/python" ] || "$py" -m venv "$work/tools-venv"
-  "$work/tools-venv/bin/python" -m pip install -q "pybind11>=2.13" cmake ninja
-  export PATH="$PATH:$work/tools-venv/bin"  # system cmake/ninja first when there are some
+  "$work/tools-venv/bin/python" -m pip install -q "pybind11>=2.13" "${missing[@]}"
+  export PATH="$PATH:$work/tools-venv/bin"
   tools_py="$work/tools-venv/bin/python"
 fi
 export PYBIND11_DIR
@@ -64,10 +66,10 @@ n_refused=$(cat "$reports"/* 2>/dev/null | grep -c "$refused" || true)
 bad=0
 for f in "$reports"/*; do
   [ -e "$f" ] || continue
-  if grep -v "$refused" "$f" | grep -q .; then
+  if [ -n "$(grep -v "$refused" "$f")" ]; then  # (grep -q under pipefail can miss a match)
     bad=1
     echo "--- sanitizer report $f" >&2
-    grep -v "$refused" "$f" | head -80 >&2
+    grep -v "$refused" "$f" | head -80 >&2 || true
   fi
 done
 echo "huge allocations refused (as MemoryError): $n_refused"

@@ -52,6 +52,7 @@ def main(venv: str) -> None:
     if err > 1e-3:
         fail(f"matmul differs from NumPy by {err}")
 
+    fastgrad.manual_seed(0)  # the same initial weights in every run
     xs = rng.standard_normal((64, 8)).astype(np.float32)
     x, y = fastgrad.tensor(xs), fastgrad.tensor(xs[:, :3].argmax(1))  # a learnable labelling
     model = fastgrad.nn.Sequential(fastgrad.nn.Linear(8, 16), fastgrad.nn.ReLU(),
