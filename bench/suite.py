@@ -48,7 +48,6 @@ if ARGS.mem is None:
         torch = None
     fg.set_num_threads(ARGS.threads)
     fg.set_backend("cpp")
-    from fastgrad import nn, optim
     from fastgrad.demo import NumpyMLP
     from fastgrad.nn import functional as F
 
@@ -195,49 +194,20 @@ def mlp_data(batch: int, sizes: tuple[int, ...] = SIZES, seed: int = 1
             rng.integers(0, sizes[-1], batch).astype(np.int64))
 
 
-def fg_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
+def lib_mlp_step(lib: Any, xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
+    """The PyTorch training step, run by ``lib`` (fastgrad or torch: the same code)."""
     ws, bs = mlp_init((xa.shape[1],) + MIDDLE[xa.shape[1]] + (10,))
     layers: list[Any] = []
     for w, b in zip(ws, bs):
-        lin = nn.Linear(w.shape[1], w.shape[0])
-        with fg.no_grad():
-            lin.weight.copy_(fg.tensor(w))
-            lin.bias.copy_(fg.tensor(b))
-        layers += [lin, nn.ReLU()]
-    model = nn.Sequential(*layers[:-1])
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    x, y = fg.tensor(xa), fg.tensor(ya)
-
-    def step() -> float:
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return step
-
-
-def np_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
-    ws, bs = mlp_init((xa.shape[1],) + MIDDLE[xa.shape[1]] + (10,))
-    ref = NumpyMLP(ws, bs, lr=0.01, momentum=0.9)
-    return lambda: ref.step(xa, ya)
-
-
-def torch_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
-    ws, bs = mlp_init((xa.shape[1],) + MIDDLE[xa.shape[1]] + (10,))
-    layers: list[Any] = []
-    for w, b in zip(ws, bs):
-        lin = torch.nn.Linear(w.shape[1], w.shape[0])
-        with torch.no_grad():
-            lin.weight.copy_(torch.from_numpy(w))
-            lin.bias.copy_(torch.from_numpy(b))
-        layers += [lin, torch.nn.ReLU()]
-    model = torch.nn.Sequential(*layers[:-1])
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    x, y = torch.from_numpy(xa), torch.from_numpy(ya)
+        lin = lib.nn.Linear(w.shape[1], w.shape[0])
+        with lib.no_grad():
+            lin.weight.copy_(lib.from_numpy(w))
+            lin.bias.copy_(lib.from_numpy(b))
+        layers += [lin, lib.nn.ReLU()]
+    model = lib.nn.Sequential(*layers[:-1])
+    opt = lib.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = lib.nn.CrossEntropyLoss()
+    x, y = lib.from_numpy(xa), lib.from_numpy(ya)
 
     def step() -> Any:
         opt.zero_grad()
@@ -247,6 +217,20 @@ def torch_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
         return loss
 
     return step
+
+
+def fg_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
+    return lib_mlp_step(fg, xa, ya)
+
+
+def torch_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
+    return lib_mlp_step(torch, xa, ya)
+
+
+def np_mlp_step(xa: np.ndarray, ya: np.ndarray) -> Callable[[], Any]:
+    ws, bs = mlp_init((xa.shape[1],) + MIDDLE[xa.shape[1]] + (10,))
+    ref = NumpyMLP(ws, bs, lr=0.01, momentum=0.9)
+    return lambda: ref.step(xa, ya)
 
 
 def bench_mlp() -> list[dict[str, Any]]:
@@ -475,10 +459,9 @@ def bench_deep() -> list[dict[str, Any]]:
 # --- peak memory, each in a fresh process -------------------------------------------------------
 def mem_workload(lib: str, workload: str) -> float:
     """Runs one workload in this (fresh) process; returns its peak RSS in MB."""
-    global fg, torch, nn, optim, NumpyMLP
+    global fg, torch, NumpyMLP
     if lib.startswith("fastgrad"):
         import fastgrad as fg
-        from fastgrad import nn, optim
 
         fg.set_backend("python" if lib == "fastgrad-py" else "cpp")
     elif lib == "torch":
