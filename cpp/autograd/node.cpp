@@ -182,8 +182,12 @@ Edge gradient_edge(const Tensor& t) {
   return {acc, 0};
 }
 
-void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
-                 const std::vector<Tensor>& outputs) {
+namespace {
+
+// set_history for any container of inputs and outputs (vectors from bindings, braced lists from
+// ops: those cost no allocation).
+template <class In, class Out>
+void set_history_of(const std::shared_ptr<Node>& node, const In& inputs, const Out& outputs) {
   node->next_edges_.reserve(inputs.size());
   node->input_meta_.reserve(inputs.size());
   for (const Tensor& t : inputs) {
@@ -202,6 +206,13 @@ void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& i
     o->output_nr_ = nr++;
     o->requires_grad_ = true;
   }
+}
+
+}  // namespace
+
+void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
+                 const std::vector<Tensor>& outputs) {
+  set_history_of(node, inputs, outputs);
 }
 
 const std::string& Node::creation_trace() const {
@@ -225,13 +236,32 @@ void rebase_history(const Tensor& dst, const Tensor& src) {
   if (src->output_nr_ == 0) dst->grad_fn_->output0_ = dst;
 }
 
-std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
-                                     const std::vector<Tensor>& outputs) {
-  if (!any_requires_grad(inputs)) return nullptr;
+namespace {
+
+template <class In, class Out>
+std::shared_ptr<FnNode> make_fn_node_of(const char* name, Rule rule, const In& inputs,
+                                        const Out& outputs) {
+  if (!GradMode::is_enabled()) return nullptr;
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || (t && t->requires_grad_);
+  if (!any) return nullptr;
   auto node = std::make_shared<FnNode>(name, rule);
   node->reserve_saved(inputs.size());  // most rules save their inputs: one allocation, not two
-  set_history(node, inputs, outputs);
+  set_history_of(node, inputs, outputs);
   return node;
+}
+
+}  // namespace
+
+std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
+                                     const std::vector<Tensor>& outputs) {
+  return make_fn_node_of(name, rule, inputs, outputs);
+}
+
+std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule,
+                                     std::initializer_list<Tensor> inputs,
+                                     std::initializer_list<Tensor> outputs) {
+  return make_fn_node_of(name, rule, inputs, outputs);
 }
 
 }  // namespace fastgrad

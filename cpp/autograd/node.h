@@ -2,6 +2,7 @@
 // (the leaf sink) and FnNode (a node whose rule is a lambda written with differentiable ops).
 // The engine that runs nodes is in engine.cpp.
 #pragma once
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <utility>
@@ -134,5 +135,9 @@ void rebase_history(const Tensor& dst, const Tensor& src);
 // Convenience for ops: returns a FnNode wired to inputs/outputs when grad is needed, else null.
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
                                      const std::vector<Tensor>& outputs);
+// The same for braced lists, make_fn_node("MulBackward", mul_rule, {a, b}, {out}): no vectors.
+std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule,
+                                     std::initializer_list<Tensor> inputs,
+                                     std::initializer_list<Tensor> outputs);
 
 }  // namespace fastgrad
