@@ -17,22 +17,11 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
-// Runs row(i) for i < M, on all threads when the work pays for an OpenMP region.
-template <class F>
-void for_rows(int64_t M, int64_t C, F&& row) {
-  if (M * C < kParallelMin || num_threads() == 1 || M == 1) {
-    for (int64_t i = 0; i < M; ++i) row(i);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (int64_t i = 0; i < M; ++i) row(i);
-}
-
 // loss (M,), lse (M,) of x (M, C) with row stride ld; each row uses `buf` rows of C scratch.
 template <class T>
 void xent_forward(int64_t M, int64_t C, const T* x, int64_t ld, const int64_t* t, T* loss,
                   T* lse) {
-  for_rows(M, C, [&](int64_t i) {
+  parallel_for(M, M * C >= kParallelMin, [&](int64_t i) {
     thread_local std::vector<T> buf;
     if (static_cast<int64_t>(buf.size()) < C) buf.resize(static_cast<size_t>(C));
     const T* xr = x + i * ld;
@@ -53,7 +42,7 @@ void xent_forward(int64_t M, int64_t C, const T* x, int64_t ld, const int64_t* t
 template <class T>
 void xent_backward(int64_t M, int64_t C, const T* g, int64_t gs, const T* x, int64_t ld,
                    const T* lse, const int64_t* t, T* out) {
-  for_rows(M, C, [&](int64_t i) {
+  parallel_for(M, M * C >= kParallelMin, [&](int64_t i) {
     const T* xr = x + i * ld;
     T* o = out + i * C;
     const T l = lse[i], gi = g[i * gs];

@@ -55,18 +55,6 @@ struct MinOp {
   template <class A> static bool better(A v, A b) { return (v < b) | (is_nan(v) & !is_nan(b)); }
 };
 
-// Runs f(t) for t in [0, n), split statically over the threads when `parallel`; small work runs
-// serially without entering an OpenMP region (even one with a false `if` costs microseconds).
-template <class F>
-void parallel_for(int64_t n, bool parallel, F&& f) {
-  if (!parallel || n < 2 || num_threads() == 1) {
-    for (int64_t t = 0; t < n; ++t) f(t);
-    return;
-  }
-#pragma omp parallel for schedule(static) num_threads(num_threads())
-  for (int64_t t = 0; t < n; ++t) f(t);
-}
-
 // x (n,) contiguous, n >= 1 -> op over x; the lane layout below defines the rounding order.
 template <class Op, class Acc, class T>
 Acc reduce_contig(const T* __restrict x, int64_t n) {

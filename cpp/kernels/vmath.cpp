@@ -15,10 +15,11 @@
 namespace fastgrad {
 namespace {
 
+// y = sign * x - shift, clamped to exp_core's range (sign is 1 or -1: exact).
 template <class T>
-inline void clamp_into(int64_t n, const T* x, T* y, T sign) {
+inline void clamp_into(int64_t n, const T* x, T* y, T sign, T shift) {
   for (int64_t i = 0; i < n; ++i) {
-    const T v = sign * x[i];
+    const T v = sign * x[i] - shift;
     y[i] = v < kExpLo<T> ? kExpLo<T> : (v > kExpHi<T> ? kExpHi<T> : v);
   }
 }
@@ -76,22 +77,10 @@ FG_CLONES double vmax(int64_t n, const double* x) { return max_lanes(n, x); }
 FG_CLONES float vsum(int64_t n, const float* x) { return sum_lanes(n, x); }
 FG_CLONES double vsum(int64_t n, const double* x) { return sum_lanes(n, x); }
 
-FG_CLONES void vexp(int64_t n, const float* x, float* y) {
-  clamp_into(n, x, y, 1.0f);
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_core(y[i]);
-}
-
-FG_CLONES void vexp(int64_t n, const double* x, double* y) {
-  clamp_into(n, x, y, 1.0);
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_core(y[i]);
-}
 
 template <class T>
 inline void exp_shift_scale(int64_t n, const T* x, T shift, T scale, T* y) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T v = x[i] - shift;
-    y[i] = v < kExpLo<T> ? kExpLo<T> : (v > kExpHi<T> ? kExpHi<T> : v);
-  }
+  clamp_into(n, x, y, T(1), shift);
   for (int64_t i = 0; i < n; ++i) y[i] = scale * exp_core(y[i]);
 }
 
@@ -104,13 +93,17 @@ FG_CLONES void vexp_shift_scale(int64_t n, const double* x, double shift, double
   exp_shift_scale(n, x, shift, scale, y);
 }
 
+// exp(x - 0) * 1 is exp(x) bit for bit, NaN and infinities included.
+FG_CLONES void vexp(int64_t n, const float* x, float* y) { exp_shift_scale(n, x, 0.0f, 1.0f, y); }
+FG_CLONES void vexp(int64_t n, const double* x, double* y) { exp_shift_scale(n, x, 0.0, 1.0, y); }
+
 FG_CLONES void vsigmoid(int64_t n, const float* x, float* y) {
-  clamp_into(n, x, y, -1.0f);
+  clamp_into(n, x, y, -1.0f, 0.0f);
   for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + exp_core(y[i]));
 }
 
 FG_CLONES void vsigmoid(int64_t n, const double* x, double* y) {
-  clamp_into(n, x, y, -1.0);
+  clamp_into(n, x, y, -1.0, 0.0);
   for (int64_t i = 0; i < n; ++i) y[i] = 1.0 / (1.0 + exp_core(y[i]));
 }
 

@@ -46,6 +46,18 @@ Geometry<N> coalesce(const Shape& shape, const std::array<Shape, N>& strides) {
   return g;
 }
 
+// Runs f(t) for t in [0, n), split statically over the threads when `parallel`; small work runs
+// serially without entering an OpenMP region (even one with a false `if` costs microseconds).
+template <class F>
+inline void parallel_for(int64_t n, bool parallel, F&& f) {
+  if (!parallel || n < 2 || num_threads() == 1) {
+    for (int64_t t = 0; t < n; ++t) f(t);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t t = 0; t < n; ++t) f(t);
+}
+
 // Calls f(offsets, n, inner_strides) for pieces of rows covering `shape` once.
 template <size_t N, class F>
 void for_each_row(const Shape& shape, const std::array<Shape, N>& strides, F&& f) {
