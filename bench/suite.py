@@ -253,7 +253,24 @@ def bench_mlp() -> list[dict[str, Any]]:
     return out
 
 
+def grad_of(x: Any, f: Callable[[Any], Any], g: Any = None) -> Callable[[], Any]:
+    """A timed call: f(x).backward(g) from a cleared x.grad; returns x.grad. The same for fastgrad
+    and torch tensors (fastgrad's API is PyTorch's)."""
+    def run() -> Any:
+        x.grad = None
+        f(x).backward(g)
+        return x.grad
+
+    return run
+
+
 # --- per-op overhead ----------------------------------------------------------------------------
+def mul_chain(x: Any, w: Any, n: int) -> Any:
+    for _ in range(n):
+        x = x * w
+    return x
+
+
 def bench_chain() -> list[dict[str, Any]]:
     n = 100
     rng = np.random.default_rng(0)
@@ -262,17 +279,9 @@ def bench_chain() -> list[dict[str, Any]]:
     ga = np.ones((16, 16), np.float32)
 
     def make(_b: str) -> Callable[[], Any]:
-        x, w, g = fg.tensor(xa, requires_grad=True), fg.tensor(wa), fg.tensor(ga)
-
-        def run() -> Any:
-            x.grad = None
-            y = x
-            for _ in range(n):
-                y = y * w
-            y.backward(g)
-            return x.grad
-
-        return run
+        w = fg.tensor(wa)
+        return grad_of(fg.tensor(xa, requires_grad=True), lambda x: mul_chain(x, w, n),
+                       fg.tensor(ga))
 
     def np_run() -> Any:  # forward, then the hand-written backward: dy/dx = w at each step
         y = xa
@@ -287,16 +296,9 @@ def bench_chain() -> list[dict[str, Any]]:
     close("chain", fns["fastgrad"]().numpy(), np_run(), 1e-5)
     fns["numpy"] = np_run
     if torch is not None:
-        tx, tw, tg = torch.tensor(xa, requires_grad=True), torch.tensor(wa), torch.tensor(ga)
-
-        def t_run() -> Any:
-            tx.grad = None
-            y = tx
-            for _ in range(n):
-                y = y * tw
-            y.backward(tg)
-
-        fns["torch"] = t_run
+        tw = torch.tensor(wa)
+        fns["torch"] = grad_of(torch.tensor(xa, requires_grad=True),
+                               lambda x: mul_chain(x, tw, n), torch.tensor(ga))
     secs = timed(fns, repeats=REPEATS * 2, inner=10)
     return [record("100-op chain of 16x16 mul, per op fwd+bwd", "us",
                    {k: s / n * 1e6 for k, s in secs.items()})]
@@ -351,14 +353,8 @@ def bench_unary(name: str) -> list[dict[str, Any]]:
     ga = rng.standard_normal(n).astype(np.float32)
 
     def make(_b: str) -> Callable[[], Any]:
-        x, g = fg.tensor(xa, requires_grad=True), fg.tensor(ga)
-
-        def run() -> Any:
-            x.grad = None
-            getattr(x, name)().backward(g)
-            return x.grad
-
-        return run
+        return grad_of(fg.tensor(xa, requires_grad=True), lambda x: getattr(x, name)(),
+                       fg.tensor(ga))
 
     def np_run() -> Any:
         if name == "relu":
@@ -371,13 +367,8 @@ def bench_unary(name: str) -> list[dict[str, Any]]:
     close(name, fns["fastgrad"]().numpy(), np_run(), 1e-5)
     fns["numpy"] = np_run
     if torch is not None:
-        tx, tg = torch.tensor(xa, requires_grad=True), torch.tensor(ga)
-
-        def t_run() -> Any:
-            tx.grad = None
-            getattr(tx, name)().backward(tg)
-
-        fns["torch"] = t_run
+        fns["torch"] = grad_of(torch.tensor(xa, requires_grad=True),
+                               lambda x: getattr(x, name)(), torch.tensor(ga))
     secs = timed(fns)
     return [record(f"{name} fwd+bwd on {n:.0e} floats", "ms",
                    {k: s * 1e3 for k, s in secs.items()})]
@@ -389,14 +380,8 @@ def bench_xent() -> list[dict[str, Any]]:
     ya = rng.integers(0, 1000, 512)
 
     def make(_b: str) -> Callable[[], Any]:
-        z, y = fg.tensor(la, requires_grad=True), fg.tensor(ya)
-
-        def run() -> Any:
-            z.grad = None
-            F.cross_entropy(z, y).backward()
-            return z.grad
-
-        return run
+        y = fg.tensor(ya)
+        return grad_of(fg.tensor(la, requires_grad=True), lambda z: F.cross_entropy(z, y))
 
     def np_run() -> Any:
         m = la - la.max(axis=1, keepdims=True)
@@ -411,13 +396,9 @@ def bench_xent() -> list[dict[str, Any]]:
     close("xent", fns["fastgrad"]().numpy(), np_run(), 1e-5)
     fns["numpy"] = np_run
     if torch is not None:
-        tz, ty = torch.tensor(la, requires_grad=True), torch.tensor(ya)
-
-        def t_run() -> Any:
-            tz.grad = None
-            torch.nn.functional.cross_entropy(tz, ty).backward()
-
-        fns["torch"] = t_run
+        ty = torch.tensor(ya)
+        fns["torch"] = grad_of(torch.tensor(la, requires_grad=True),
+                               lambda z: torch.nn.functional.cross_entropy(z, ty))
     secs = timed(fns)
     return [record("softmax cross-entropy (512,1000) value+grad", "ms",
                    {k: s * 1e3 for k, s in secs.items()})]
