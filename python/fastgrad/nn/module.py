@@ -214,34 +214,29 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def _register(self, op: str, kind: str, name: str, value: Any, cls: type) -> None:
+        """Stores ``value`` (an instance of ``cls`` or None) in self._<kind>[name], replacing
+        whatever attribute had that name."""
+        self._check_init(kind)
+        if value is not None and not isinstance(value, cls):
+            raise TypeError(f"{op}: {name!r} must be a {cls.__name__} or None, "
+                            f"got {type(value).__name__}")
+        self._discard(name)
+        self.__dict__["_" + kind][name] = value
+
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Adds ``param`` (or None, a declared but absent parameter) under ``name``."""
-        self._check_init("parameters")
-        if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, "
-                            f"got {type(param).__name__}")
-        self._discard(name)
-        self._parameters[name] = param
+        self._register("register_parameter", "parameters", name, param, Parameter)
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Adds a tensor that is state but not a parameter (saved in state_dict when persistent)."""
-        self._check_init("buffers")
-        if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, "
-                            f"got {type(tensor).__name__}")
-        self._discard(name)
-        self._buffers[name] = tensor
+        self._register("register_buffer", "buffers", name, tensor, Tensor)
         if not persistent:
             self.__dict__.setdefault("_non_persistent", set()).add(name)
 
     def add_module(self, name: str, module: Module | None) -> None:
         """Adds a child module under ``name``."""
-        self._check_init("modules")
-        if module is not None and not isinstance(module, Module):
-            raise TypeError(f"add_module: {name!r} must be a Module or None, "
-                            f"got {type(module).__name__}")
-        self._discard(name)
-        self._modules[name] = module
+        self._register("add_module", "modules", name, module, Module)
 
     register_module = add_module
 
