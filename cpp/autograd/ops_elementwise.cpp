@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "kernels/mask.h"
 #include "kernels/vmath.h"
 #include "tensor/map.h"
 
@@ -41,13 +42,18 @@ Tensor float_unary_rows(const char* op, const Tensor& x, Rows rows, F f) {
     const T* px = x->data<T>();
     T* po = out->data<T>();
     std::array<Shape, 2> st{contiguous_strides(x->shape()), x->strides()};
+    const bool stream = out->numel() * int64_t(sizeof(T)) >= kStreamBytes;
     for_each_row<2>(x->shape(), st, [&](const std::array<int64_t, 2>& off, int64_t n,
                                         const std::array<int64_t, 2>& s) {
-      if (s[1] == 1) {
-        rows(n, px + off[1], po + off[0]);
-      } else {
-        for (int64_t i = 0; i < n; ++i) po[off[0] + i] = f(px[off[1] + i * s[1]]);
-      }
+      const T* a = px + off[1];
+      const int64_t sa = s[1];
+      write_row(po + off[0], n, stream, [&](int64_t i0, int64_t len, T* o) {
+        if (sa == 1) {
+          rows(len, a + i0, o);
+        } else {
+          for (int64_t i = 0; i < len; ++i) o[i] = f(a[(i0 + i) * sa]);
+        }
+      });
     });
   });
   return out;
@@ -198,8 +204,70 @@ FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true)
 FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false)
 FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false)
 FG_FLOAT_UNARY(tanh, "TanhBackward", std::tanh(v), true)
-FG_FLOAT_UNARY(relu, "ReluBackward", v > decltype(v)(0) ? v : decltype(v)(0), true)
 #undef FG_FLOAT_UNARY
+
+// Note [ReLU mask] (kernels/mask.h): a recorded ReLU of a contiguous input saves one bit per
+// element for its backward; any other ReLU (nothing to record, or a strided input) is a plain map
+// that saves its output, as the other unary ops do.
+namespace {
+Tensor relu_mask_apply(const Tensor& g, const Tensor& bits);
+Grads relu_mask_rule(FnNode& n, const Grads& g) { return {relu_mask_apply(g[0], n.saved(0))}; }
+
+// body(i0, len) over [0, n) in blocks of kBlock elements (a multiple of 8, so every block starts
+// on a mask byte), on several threads for large n.
+template <class Body>
+void over_blocks(int64_t n, Body body) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  parallel_for(blocks, n >= kParallelMin, [&](int64_t b) {
+    const int64_t i0 = b * kBlock;
+    body(i0, n - i0 < kBlock ? n - i0 : kBlock);
+  });
+}
+
+// g masked by the bits of a forward ReLU; differentiable in g (the mask is a constant).
+Tensor relu_mask_apply(const Tensor& g_in, const Tensor& bits) {
+  check_float("relu_backward", g_in);
+  const Tensor g = g_in->is_contiguous() ? g_in : contiguous(g_in);
+  Tensor out = empty(g->shape(), g->dtype());
+  const int64_t n = g->numel();
+  FG_DISPATCH_FLOAT(g->dtype(), "relu_backward", T, {
+    const bool stream = n * int64_t(sizeof(T)) >= kStreamBytes;
+    const T* pg = g->data<T>();
+    const uint8_t* pb = bits->data<uint8_t>();
+    T* po = out->data<T>();
+    over_blocks(n, [&](int64_t i0, int64_t len) {
+      relu_mask_backward(len, pg + i0, pb + i0 / 8, po + i0, stream);
+    });
+  });
+  if (auto node = make_fn_node("ReluBackwardBackward", relu_mask_rule, {g}, {out})) {
+    node->save(bits);
+  }
+  return out;
+}
+}  // namespace
+
+Tensor relu(const Tensor& x) {
+  check_float("relu", x);
+  if (!x->is_contiguous() || !any_requires_grad({&x})) {
+    Tensor out = float_unary("relu", x, [](auto v) { return v > decltype(v)(0) ? v : decltype(v)(0); });
+    if (auto n = make_fn_node("ReluBackward", relu_rule, {x}, {out})) n->save(out, true);
+    return out;
+  }
+  const int64_t n = x->numel();
+  Tensor out = empty(x->shape(), x->dtype());
+  Tensor bits = empty({(n + 7) / 8}, DType::Bool);
+  FG_DISPATCH_FLOAT(x->dtype(), "relu", T, {
+    const bool stream = n * int64_t(sizeof(T)) >= kStreamBytes;
+    const T* px = x->data<T>();
+    T* po = out->data<T>();
+    uint8_t* pb = bits->data<uint8_t>();
+    over_blocks(n, [&](int64_t i0, int64_t len) {
+      relu_mask_forward(len, px + i0, po + i0, pb + i0 / 8, stream);
+    });
+  });
+  if (auto node = make_fn_node("ReluBackward", relu_mask_rule, {x}, {out})) node->save(bits);
+  return out;
+}
 
 // exp and sigmoid run the vectorised loops of kernels/vmath.
 Tensor exp(const Tensor& x) {

@@ -3,6 +3,7 @@
 // vectorises the unit-stride inner loop. No autograd here.
 #pragma once
 #include "tensor/iter.h"
+#include "tensor/stream.h"
 #include "tensor/tensor.h"
 
 namespace fastgrad {
@@ -17,20 +18,25 @@ Tensor map1(const Tensor& x, DType out_dtype, F f) {
   Tensor out = empty(x->shape(), out_dtype);
   const Tin* px = x->data<Tin>();
   Tout* po = out->data<Tout>();
+  const bool stream = out->numel() * int64_t(sizeof(Tout)) >= kStreamBytes;
   if (x->is_contiguous() && serial_size(x->numel())) {  // the tiny-op path: no stride vectors
-    for (int64_t i = 0, n = x->numel(); i < n; ++i) po[i] = f(px[i]);
+    write_row(po, x->numel(), stream, [&](int64_t i0, int64_t len, Tout* o) {
+      for (int64_t i = 0; i < len; ++i) o[i] = f(px[i0 + i]);
+    });
     return out;
   }
   std::array<Shape, 2> st{contiguous_strides(x->shape()), x->strides()};
   for_each_row<2>(x->shape(), st, [&](const std::array<int64_t, 2>& off, int64_t n,
                                       const std::array<int64_t, 2>& s) {
-    Tout* o = po + off[0];
     const Tin* a = px + off[1];
-    if (s[1] == 1) {
-      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i * s[1]]);
-    }
+    const int64_t sa = s[1];
+    write_row(po + off[0], n, stream, [&](int64_t i0, int64_t len, Tout* o) {
+      if (sa == 1) {
+        for (int64_t i = 0; i < len; ++i) o[i] = f(a[i0 + i]);
+      } else {
+        for (int64_t i = 0; i < len; ++i) o[i] = f(a[(i0 + i) * sa]);
+      }
+    });
   });
   return out;
 }
@@ -45,7 +51,8 @@ Tensor map2(const char* op, const Tensor& a, const Tensor& b, DType out_dtype, F
     if (a->shape() == b->shape()) big = &a;
     else if (b->dim() == 0) big = &a;
     else if (a->dim() == 0) big = &b;
-    if (big != nullptr && serial_size((*big)->numel())) {
+    if (big != nullptr && serial_size((*big)->numel()) &&
+        (*big)->numel() * int64_t(sizeof(Tout)) < kStreamBytes) {
       Tensor out = empty((*big)->shape(), out_dtype);
       const T* pa = a->data<T>();
       const T* pb = b->data<T>();
@@ -71,22 +78,25 @@ Tensor map2(const char* op, const Tensor& a, const Tensor& b, DType out_dtype, F
   std::array<Shape, 3> st{contiguous_strides(shape),
                           broadcast_strides(a->shape(), a->strides(), shape),
                           broadcast_strides(b->shape(), b->strides(), shape)};
+  const bool stream = out->numel() * int64_t(sizeof(Tout)) >= kStreamBytes;
   for_each_row<3>(shape, st, [&](const std::array<int64_t, 3>& off, int64_t n,
                                  const std::array<int64_t, 3>& s) {
-    Tout* o = po + off[0];
     const T* x = pa + off[1];
     const T* y = pb + off[2];
-    if (s[1] == 1 && s[2] == 1) {
-      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
-    } else if (s[1] == 1 && s[2] == 0) {
-      const T yv = *y;
-      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
-    } else if (s[1] == 0 && s[2] == 1) {
-      const T xv = *x;
-      for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i * s[1]], y[i * s[2]]);
-    }
+    const int64_t sx = s[1], sy = s[2];
+    write_row(po + off[0], n, stream, [&](int64_t i0, int64_t len, Tout* o) {
+      if (sx == 1 && sy == 1) {
+        for (int64_t i = 0; i < len; ++i) o[i] = f(x[i0 + i], y[i0 + i]);
+      } else if (sx == 1 && sy == 0) {
+        const T yv = *y;
+        for (int64_t i = 0; i < len; ++i) o[i] = f(x[i0 + i], yv);
+      } else if (sx == 0 && sy == 1) {
+        const T xv = *x;
+        for (int64_t i = 0; i < len; ++i) o[i] = f(xv, y[i0 + i]);
+      } else {
+        for (int64_t i = 0; i < len; ++i) o[i] = f(x[(i0 + i) * sx], y[(i0 + i) * sy]);
+      }
+    });
   });
   return out;
 }

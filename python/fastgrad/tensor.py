@@ -565,6 +565,13 @@ class Tensor:
     def T(self) -> Tensor:  # noqa: N802
         return self.permute(list(range(self.ndim))[::-1]) if self.ndim > 1 else self
 
+    def t(self) -> Tensor:
+        """The transpose of a matrix; 0-d and 1-d tensors are returned as they are (PyTorch)."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t: expects a tensor of at most 2 dims, got shape {self.shape}; "
+                               "use transpose or permute")
+        return self.T
+
     @property
     def mT(self) -> Tensor:  # noqa: N802
         return self.transpose(-2, -1)
