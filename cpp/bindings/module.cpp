@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include "autograd/engine.h"
+#include "bindings/handle.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "build_info.h"
@@ -15,27 +16,11 @@
 
 namespace py = pybind11;
 using namespace fastgrad;
+using fastgrad::bindings::ReleaseIfLarge;
 
 namespace {
 
 using release = py::call_guard<py::gil_scoped_release>;
-
-// Releases the GIL for the scope when the op is big enough for another Python thread to gain from
-// it; a tiny op (16x16) keeps it, since a release and re-acquire costs more than the op itself.
-class ReleaseIfLarge {
- public:
-  explicit ReleaseIfLarge(int64_t elements)
-      : state_(elements >= kMinElements ? PyEval_SaveThread() : nullptr) {}
-  ~ReleaseIfLarge() {
-    if (state_ != nullptr) PyEval_RestoreThread(state_);
-  }
-  ReleaseIfLarge(const ReleaseIfLarge&) = delete;
-  ReleaseIfLarge& operator=(const ReleaseIfLarge&) = delete;
-
- private:
-  static constexpr int64_t kMinElements = 1 << 14;
-  PyThreadState* state_;
-};
 
 // A Python object that may be dropped from a thread without the GIL.
 struct PyRef {
@@ -102,31 +87,6 @@ py::array to_numpy(const Tensor& t) {
   std::vector<py::ssize_t> strides;
   for (int64_t s : t->strides()) strides.push_back(s * static_cast<int64_t>(itemsize(t->dtype())));
   return py::array(numpy_dtype(t->dtype()), shape, strides, t->raw(), base);
-}
-
-py::object item(const Tensor& t) {
-  FG_CHECK(t->numel() == 1, "item: a tensor with ", t->numel(),
-           " elements cannot be converted to a Python scalar (shape ", t->shape(), ")");
-  switch (t->dtype()) {
-    case DType::Float32: return py::float_(*t->data<float>());
-    case DType::Float64: return py::float_(*t->data<double>());
-    case DType::Int64: return py::int_(*t->data<int64_t>());
-    case DType::Bool: return py::bool_(*t->data<bool>());
-  }
-  return py::none();
-}
-
-Hook make_hook(py::function fn) {
-  auto ref = std::make_shared<PyRef>(std::move(fn));
-  return [ref](const Tensor& g) -> Tensor {
-    py::gil_scoped_acquire gil;
-    py::object r = ref->obj(g);
-    if (r.is_none()) return nullptr;
-    Tensor out = r.cast<Tensor>();
-    FG_CHECK(out->shape() == g->shape(), "hook: returned a gradient of shape ", out->shape(),
-             " for a tensor of shape ", g->shape());
-    return out;
-  };
 }
 
 // A node whose backward is a Python callable (fastgrad.autograd.Function).
@@ -198,8 +158,38 @@ std::string python_creation_trace() {
 
 }  // namespace
 
+namespace fastgrad::bindings {
+
+py::object item(const Tensor& t) {
+  FG_CHECK(t->numel() == 1, "item: a tensor with ", t->numel(),
+           " elements cannot be converted to a Python scalar (shape ", t->shape(), ")");
+  switch (t->dtype()) {
+    case DType::Float32: return py::float_(*t->data<float>());
+    case DType::Float64: return py::float_(*t->data<double>());
+    case DType::Int64: return py::int_(*t->data<int64_t>());
+    case DType::Bool: return py::bool_(*t->data<bool>());
+  }
+  return py::none();
+}
+
+std::function<Tensor(const Tensor&)> make_hook(py::function fn) {
+  auto ref = std::make_shared<PyRef>(std::move(fn));
+  return [ref](const Tensor& g) -> Tensor {
+    py::gil_scoped_acquire gil;
+    py::object r = ref->obj(g);
+    if (r.is_none()) return nullptr;
+    Tensor out = r.cast<Tensor>();
+    FG_CHECK(out->shape() == g->shape(), "hook: returned a gradient of shape ", out->shape(),
+             " for a tensor of shape ", g->shape());
+    return out;
+  };
+}
+
+}  // namespace fastgrad::bindings
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastgrad's C++ core: tensors, the autograd engine and the kernels";
+  bindings::init_handle_type(m);
   py::register_exception<fastgrad::TypeError>(m, "FastgradTypeError", PyExc_TypeError);
 
   py::class_<Node, std::shared_ptr<Node>>(m, "Node")
@@ -217,66 +207,13 @@ PYBIND11_MODULE(_core, m) {
       .def("register_prehook", [](Node& n, uint32_t nr, py::function fn) {
         FG_CHECK(nr < n.num_outputs(), "register_prehook: ", n.name(), " has ", n.num_outputs(),
                  " outputs, not ", nr + 1);
-        n.pre_hooks_.emplace_back(nr, make_hook(std::move(fn)));
+        n.pre_hooks_.emplace_back(nr, bindings::make_hook(std::move(fn)));
       }, "fn(grad of output nr) -> None or a replacement, before the node runs")
       .def_property_readonly("variable", [](const Node& n) -> Tensor {
         auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
         return acc ? acc->variable : nullptr;
       }, "the leaf of an AccumulateGrad node, else None")
       .def("__repr__", [](const Node& n) { return "<" + n.name() + ">"; });
-
-  py::class_<TensorImpl, std::shared_ptr<TensorImpl>>(m, "TensorImpl")
-      .def_property_readonly("shape", [](const TensorImpl& t) {
-        py::tuple r(t.shape().size());
-        for (size_t i = 0; i < t.shape().size(); ++i) r[i] = py::int_(t.shape()[i]);
-        return r;
-      })
-      .def_property_readonly("dtype", [](const TensorImpl& t) { return static_cast<int>(t.dtype()); })
-      .def_property_readonly("ndim", &TensorImpl::dim)
-      .def_property_readonly("numel", &TensorImpl::numel)
-      .def_property_readonly("is_leaf", &TensorImpl::is_leaf)
-      .def_property_readonly("is_contiguous", &TensorImpl::is_contiguous)
-      .def_property_readonly("version", &TensorImpl::version)
-      .def_property_readonly("has_views", [](const TensorImpl& t) {
-        return t.storage()->has_views.load(std::memory_order_relaxed);
-      })
-      .def_property_readonly("retains_grad", [](const TensorImpl& t) { return t.retains_grad_; })
-      .def_property_readonly("grad_fn", [](const TensorImpl& t) { return t.grad_fn_; })
-      .def_property_readonly("output_nr", [](const TensorImpl& t) { return t.output_nr_; })
-      .def_property(
-          "requires_grad", [](const TensorImpl& t) { return t.requires_grad_; },
-          [](TensorImpl& t, bool flag) {
-            FG_RUNTIME_CHECK(t.is_leaf() || flag,
-                             "you can only change requires_grad flags of leaf tensors");
-            FG_TYPE_CHECK(!flag || is_floating(t.dtype()),
-                          "only tensors of floating point dtype can require gradients, got ",
-                          dtype_name(t.dtype()));
-            if (t.is_leaf()) t.requires_grad_ = flag;
-          })
-      .def_property(
-          "grad", [](const TensorImpl& t) { return t.grad_; },
-          [](TensorImpl& t, const Tensor& g) {
-            if (g) {
-              FG_CHECK(g->shape() == t.shape(), "grad: assigned grad of shape ", g->shape(),
-                       " to a tensor of shape ", t.shape());
-              FG_TYPE_CHECK(g->dtype() == t.dtype(), "grad: assigned grad of dtype ",
-                            dtype_name(g->dtype()), " to a tensor of dtype ", dtype_name(t.dtype()));
-            }
-            t.grad_ = g;
-          })
-      .def("retain_grad", [](const Tensor& t) {
-        FG_RUNTIME_CHECK(t->requires_grad_, "retain_grad: the tensor does not require grad");
-        if (t->is_leaf() || t->retains_grad_) return;
-        t->retains_grad_ = true;
-        t->grad_fn_->retained_.emplace_back(t->output_nr_, t);
-      })
-      .def("register_hook", [](const Tensor& t, py::function fn) {
-        FG_RUNTIME_CHECK(t->requires_grad_,
-                         "register_hook: cannot register a hook on a tensor that does not require grad");
-        if (t->is_leaf()) t->hooks_.push_back(make_hook(std::move(fn)));
-        else t->grad_fn_->pre_hooks_.emplace_back(t->output_nr_, make_hook(std::move(fn)));
-      })
-      .def("item", &item);
 
   m.def("from_numpy", &from_numpy, py::arg("a").noconvert());
   m.def("to_numpy", &to_numpy);

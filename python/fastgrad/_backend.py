@@ -9,7 +9,8 @@ Handle attributes: ``shape`` (tuple), ``dtype`` (int code: 0 float32, 1 float64,
 AccumulateGrad's leaf) and ``register_prehook(nr, fn)``), ``is_leaf``,
 ``retains_grad``, ``retain_grad()``, ``register_hook(fn)`` (fn: handle -> handle or None),
 ``version`` (in-place counter), ``has_views`` (a view op aliased its memory), ``is_contiguous``,
-``item()``.
+``item()``, ``key`` (identity: equal for every handle of one tensor; one C++ tensor may come back
+in several handle objects, so compare keys, never id() of handles).
 
 Functions (all ops record a node when grad mode is on and an input requires grad; binary ops take
 equal dtypes and broadcast like NumPy):

@@ -289,25 +289,21 @@ class Tensor:
         return i if i.dtype < 2 else self._b.to_dtype(i, 0)
 
     # --- elementwise ---------------------------------------------------------------------------
+    # With the C++ backend present, __add__, __sub__ and __mul__ are replaced by C methods that
+    # do the same (Note [Binary fast path], cpp/bindings/handle.cpp): see the end of this file.
     def __add__(self, o: Any) -> Tensor:
-        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
-            return _cpp_same_dtype(_CPP.add, "add", self, o)
         return _binary("add", self, o)
 
     def __radd__(self, o: Any) -> Tensor:
         return _binary("add", self, o, reverse=True)
 
     def __sub__(self, o: Any) -> Tensor:
-        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
-            return _cpp_same_dtype(_CPP.sub, "sub", self, o)
         return _binary("sub", self, o)
 
     def __rsub__(self, o: Any) -> Tensor:
         return _binary("sub", self, o, reverse=True)
 
     def __mul__(self, o: Any) -> Tensor:
-        if type(o) is Tensor and self._b is _CPP and o._b is _CPP:
-            return _cpp_same_dtype(_CPP.mul, "mul", self, o)
         return _binary("mul", self, o)
 
     def __rmul__(self, o: Any) -> Tensor:
@@ -782,19 +778,6 @@ def _as_tensor_like(o: Any, like: Tensor) -> Tensor:
     return tensor(o)
 
 
-def _cpp_same_dtype(f: Callable[[Any, Any], Any], op: str, a: Tensor, o: Tensor) -> Tensor:
-    """The fast path of a + b, a - b, a * b on two C++ tensors: the kernel checks that the dtypes
-    agree and raises TypeError when they do not, and only then are they promoted (in _binary)."""
-    try:
-        impl = f(a._impl, o._impl)
-    except TypeError:
-        return _binary(op, a, o)
-    t = _new_tensor(Tensor)
-    t._impl = impl
-    t._b = _CPP
-    return t
-
-
 def _binary(op: str, a: Tensor, o: Any, reverse: _py_bool = False,
             floating: _py_bool = False) -> Tensor:
     b = a._b
@@ -906,3 +889,6 @@ def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
     d = t.dtype if dtype is None else as_dtype(dtype)
     return _wrap(t._b.full(list(t.shape), 0.0, d.code), t._b)
 
+
+if _CPP is not None:
+    _CPP.install_fast_paths(Tensor, _CPP, lambda op, a, o: _binary(op, a, o))

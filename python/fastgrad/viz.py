@@ -56,7 +56,7 @@ class _Graph:
 
     def __init__(self, root: Tensor, names: dict[str, Tensor], max_elements: int) -> None:
         self.b = root._b
-        self.names = {id(t._impl): n for n, t in names.items()}
+        self.names = {t._impl.key: n for n, t in names.items()}
         self.max_elements = max_elements
         self.ids: dict[int, str] = {}
         self.keep: list[Any] = []  # keeps node wrappers alive so id() stays unique
@@ -89,12 +89,12 @@ class _Graph:
         return "<" + "<br/>".join(parts) + ">"
 
     def leaf_label(self, impl: Any) -> str:
-        name = self.names.get(id(impl), "leaf")
+        name = self.names.get(impl.key, "leaf")
         return name if impl.ndim == 0 else f"{name}\\n{tuple(impl.shape)}"
 
     def walk(self, root: Tensor) -> None:
         impl = root._impl
-        out_name = self.names.get(id(impl), "output")
+        out_name = self.names.get(impl.key, "output")
         self.lines.append(f'  out [label="{out_name}", shape=plaintext];')
         if impl.grad_fn is None:
             self.lines.append(f'  leaf [label="{self.leaf_label(impl)}", shape=box];')

@@ -86,13 +86,13 @@ class Function:
         if not (is_grad_enabled() and any(a.requires_grad for a in tensor_args)):
             return out
         b = tensor_args[0]._b
-        inputs = {id(a._impl) for a in tensor_args}
+        inputs = {a._impl.key for a in tensor_args}
         # An output that is an input (or a view with history) gets a fresh alias to own the node.
-        outs = tuple(_wrap(b.detach(o._impl), b) if id(o._impl) in inputs or o.grad_fn is not None
+        outs = tuple(_wrap(b.detach(o._impl), b) if o._impl.key in inputs or o.grad_fn is not None
                      else o for o in outs)
         # Saved outputs are kept as detached aliases: no cycle node -> ctx -> output -> node.
-        out_ids = {id(o._impl) for o in outs}
-        ctx._saved = tuple(s.detach() if s is not None and id(s._impl) in out_ids else s
+        out_ids = {o._impl.key for o in outs}
+        ctx._saved = tuple(s.detach() if s is not None and s._impl.key in out_ids else s
                            for s in ctx._saved)
         n_args = len(args)
         is_tensor = [isinstance(a, Tensor) for a in args]

@@ -155,6 +155,11 @@ class RTensor:
         self._hooks: list[Callable] = []
         self._grad_accumulator: weakref.ref | None = None
 
+    @property
+    def key(self) -> int:
+        """Identity of the tensor (the C++ handle's key is its TensorImpl's address)."""
+        return id(self)
+
     # Data.
     @property
     def shape(self) -> Shape:
