@@ -130,3 +130,24 @@ def test_handles_are_freed() -> None:
         _ = x.grad._impl, y.grad_fn
     del x, y, _
     assert core.live_counts() == before
+
+
+@pytest.mark.parametrize("backend_name", ["cpp", "python"])
+def test_tensors_of_many_dims(backend_name: str) -> None:
+    """Shapes of more dims than a Shape keeps inline (Note [Inline shapes]) take the heap path."""
+    fastgrad.set_backend(backend_name)
+    rng = np.random.default_rng(3)
+    a_np = rng.standard_normal((2, 1, 3, 1, 2, 2, 1, 3, 2))
+    b_np = rng.standard_normal((1, 2, 3, 2, 1, 2, 2, 1, 1))
+    a = fastgrad.tensor(a_np, requires_grad=True)
+    b = fastgrad.tensor(b_np, requires_grad=True)
+    y = (a * b + a).permute(8, 7, 6, 5, 4, 3, 2, 1, 0).reshape(6, -1)
+    full = (2, 2, 3, 2, 2, 2, 2, 3, 2)
+    assert y.shape == (6, 192)
+    want = np.transpose(a_np * b_np + a_np, (8, 7, 6, 5, 4, 3, 2, 1, 0)).reshape(6, -1)
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=1e-12)
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.broadcast_to(b_np + 1, full).sum(
+        axis=(1, 3, 6), keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), np.broadcast_to(a_np, full).sum(
+        axis=(0, 4, 7, 8), keepdims=True), rtol=1e-12)

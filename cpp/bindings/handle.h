@@ -5,6 +5,7 @@
 // None converts to and from a null Tensor (an absent gradient).
 #pragma once
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <functional>
 
@@ -53,6 +54,21 @@ void init_handle_type(pybind11::module_& m);
 }  // namespace fastgrad::bindings
 
 namespace pybind11::detail {
+// Shapes cross as sequences of ints (as std::vector<int64_t> did) and come back as lists.
+template <>
+struct type_caster<fastgrad::Shape> {
+  PYBIND11_TYPE_CASTER(fastgrad::Shape, const_name("Sequence[int]"));
+  bool load(handle src, bool convert) {
+    make_caster<std::vector<int64_t>> v;
+    if (!v.load(src, convert)) return false;
+    value = fastgrad::Shape(cast_op<std::vector<int64_t>&>(v));
+    return true;
+  }
+  static handle cast(const fastgrad::Shape& s, return_value_policy p, handle parent) {
+    return make_caster<std::vector<int64_t>>::cast(s.vec(), p, parent);
+  }
+};
+
 template <>
 struct type_caster<std::shared_ptr<fastgrad::TensorImpl>> {
   PYBIND11_TYPE_CASTER(std::shared_ptr<fastgrad::TensorImpl>, const_name("TensorImpl"));

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/shape.h"
+
 namespace fastgrad {
 
 struct TypeError : std::runtime_error {
@@ -29,7 +31,6 @@ class OutOfMemory : public std::bad_alloc {
   std::string msg_;
 };
 
-using Shape = std::vector<int64_t>;
 
 inline std::ostream& operator<<(std::ostream& os, const Shape& s) {
   os << "(";

@@ -123,12 +123,15 @@ void stream_fence() {
 
 std::shared_ptr<Storage> allocate_storage(int64_t nbytes) {
   auto s = std::make_shared<Storage>();
-  size_t n = round_size(static_cast<size_t>(nbytes));
-  void* p = acquire_buffer(n);
-  s->holder = std::shared_ptr<void>(p, [n](void* q) { release_buffer(q, n); });
-  s->data = p;
+  const size_t n = round_size(static_cast<size_t>(nbytes));
+  s->data = acquire_buffer(n);
+  s->owned_bytes = n;
   s->nbytes = nbytes;
   return s;
+}
+
+Storage::~Storage() {
+  if (owned_bytes != 0) release_buffer(data, owned_bytes);
 }
 
 int64_t shape_numel(const Shape& shape) {

@@ -20,9 +20,16 @@ using Tensor = std::shared_ptr<TensorImpl>;
 using Hook = std::function<Tensor(const Tensor&)>;  // returns nullptr to keep the gradient
 
 struct Storage {
-  std::shared_ptr<void> holder;  // owns the memory (aligned buffer or a foreign owner)
+  Storage() = default;
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  // Memory owned by someone else (a NumPy array); null for fastgrad's own buffers, which the
+  // storage hands back to the caching allocator itself (no second control block per tensor).
+  std::shared_ptr<void> holder;
   void* data = nullptr;
   int64_t nbytes = 0;
+  size_t owned_bytes = 0;  // the rounded size of an owned buffer, 0 for foreign memory
   // Note [Version counter]: shared by every view of this storage; in-place ops bump it. A saved
   // tensor records it when saved and Node::saved() refuses to unpack it if it has changed.
   std::atomic<int64_t> version{0};
