@@ -5,7 +5,7 @@
 #include "autograd/engine.h"
 
 #include <cmath>
-#include <unordered_map>
+#include <memory>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -13,14 +13,110 @@
 namespace fastgrad {
 namespace {
 
+// One node's bookkeeping during a backward pass: its dependency count (-1 once queued) and the
+// gradients summed so far for its outputs (output 0 inline: most nodes have one output).
 struct NodeTask {
   int dependencies = 0;
-  std::vector<Tensor> buffer;
+  Tensor first;
+  std::vector<Tensor> rest;
+  Tensor& slot(uint32_t nr) {
+    if (nr == 0) return first;
+    if (rest.size() < nr) rest.resize(nr);
+    return rest[nr - 1];
+  }
 };
 
-void accumulate(std::vector<Tensor>& buffer, size_t nr, size_t n_outputs, Tensor g) {
-  if (buffer.size() < n_outputs) buffer.resize(n_outputs);
-  Tensor& slot = buffer[nr];
+// Note [Task table]: Node* -> NodeTask for one backward pass, by open addressing over arrays
+// that a thread keeps from one pass to the next (one table per nesting level: a custom
+// Function's backward may run a backward of its own). A pass over a warm table allocates
+// nothing; an unordered_map cost an allocation per node and rehashes whose large requests made
+// glibc consolidate its free lists, together about a tenth of a small graph's backward.
+class TaskTable {
+ public:
+  // The task of n, inserted (and `fresh` set) if absent.
+  NodeTask& get(Node* n, bool* fresh = nullptr) {
+    if (2 * (tasks_.size() + 1) > keys_.size()) rehash(keys_.empty() ? 1024 : 2 * keys_.size());
+    size_t i = index(n);
+    for (;; i = (i + 1) & (keys_.size() - 1)) {
+      if (keys_[i] == n) {
+        if (fresh) *fresh = false;
+        return tasks_[vals_[i]];
+      }
+      if (keys_[i] == nullptr) break;
+    }
+    keys_[i] = n;
+    vals_[i] = static_cast<uint32_t>(tasks_.size());
+    used_.push_back(i);
+    tasks_.emplace_back();
+    if (fresh) *fresh = true;
+    return tasks_.back();
+  }
+  // Empties the table (gradients still held are released), keeping its memory unless a big
+  // graph grew it past kKeepSlots: a 10^6-node pass must not pin 100 MB for the thread's life.
+  void clear() {
+    if (keys_.size() > kKeepSlots) {
+      *this = TaskTable();
+      return;
+    }
+    for (size_t i : used_) keys_[i] = nullptr;
+    used_.clear();
+    tasks_.clear();
+  }
+
+ private:
+  static constexpr size_t kKeepSlots = size_t(1) << 16;
+  size_t index(Node* n) const {
+    auto h = reinterpret_cast<uintptr_t>(n) >> 4;
+    return (h * 0x9E3779B97F4A7C15ull >> 20) & (keys_.size() - 1);
+  }
+  void rehash(size_t cap) {
+    std::vector<Node*> old_keys(cap, nullptr);
+    old_keys.swap(keys_);
+    std::vector<uint32_t> old_vals(cap, 0);
+    old_vals.swap(vals_);
+    used_.clear();
+    for (size_t j = 0; j < old_keys.size(); ++j) {
+      if (old_keys[j] == nullptr) continue;
+      size_t i = index(old_keys[j]);
+      while (keys_[i] != nullptr) i = (i + 1) & (keys_.size() - 1);
+      keys_[i] = old_keys[j];
+      vals_[i] = old_vals[j];
+      used_.push_back(i);
+    }
+  }
+  std::vector<Node*> keys_;
+  std::vector<uint32_t> vals_;
+  std::vector<size_t> used_;
+  // A reference from get() stays valid until the next insertion; all insertions happen in the
+  // dependency walk, before any reference is kept.
+  std::vector<NodeTask> tasks_;
+};
+
+// The table of the current nesting level on this thread; released (cleared) on scope exit.
+class TableLease {
+ public:
+  TableLease() {
+    if (t_tables.size() <= t_depth) t_tables.push_back(std::make_unique<TaskTable>());
+    table_ = t_tables[t_depth++].get();
+  }
+  ~TableLease() {
+    table_->clear();
+    --t_depth;
+  }
+  TableLease(const TableLease&) = delete;
+  TableLease& operator=(const TableLease&) = delete;
+  TaskTable& operator*() { return *table_; }
+
+ private:
+  static thread_local std::vector<std::unique_ptr<TaskTable>> t_tables;
+  static thread_local size_t t_depth;
+  TaskTable* table_;
+};
+thread_local std::vector<std::unique_ptr<TaskTable>> TableLease::t_tables;
+thread_local size_t TableLease::t_depth = 0;
+
+void accumulate(NodeTask& task, uint32_t nr, Tensor g) {
+  Tensor& slot = task.slot(nr);
   slot = slot ? add(slot, g) : std::move(g);
 }
 
@@ -58,7 +154,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
                                  bool create_graph, const std::vector<Tensor>& inputs,
                                  bool allow_unused) {
   FG_ASSERT(roots.size() == grad_roots.size(), "roots and grad_roots differ in length");
-  std::unordered_map<Node*, NodeTask> tasks;
+  TableLease lease;
+  TaskTable& tasks = *lease;
   std::vector<Edge> root_edges;
   for (size_t i = 0; i < roots.size(); ++i) {
     const Tensor& r = roots[i];
@@ -81,15 +178,17 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   {
     std::vector<Node*> stack;
     for (auto& e : root_edges) {
-      if (tasks.emplace(e.fn.get(), NodeTask{}).second) stack.push_back(e.fn.get());
+      bool fresh = false;
+      tasks.get(e.fn.get(), &fresh);
+      if (fresh) stack.push_back(e.fn.get());
     }
     while (!stack.empty()) {
       Node* n = stack.back();
       stack.pop_back();
       for (auto& e : n->next_edges_) {
         if (!e.fn) continue;
-        auto [it, fresh] = tasks.emplace(e.fn.get(), NodeTask{});
-        it->second.dependencies++;
+        bool fresh = false;
+        tasks.get(e.fn.get(), &fresh).dependencies++;
         if (fresh) stack.push_back(e.fn.get());
       }
     }
@@ -107,12 +206,12 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
     FG_CHECK(g->shape() == roots[i]->shape(), "backward: gradient of shape ", g->shape(),
              " does not match the tensor's shape ", roots[i]->shape());
     Node* n = root_edges[i].fn.get();
-    accumulate(tasks[n].buffer, root_edges[i].input_nr, n->num_outputs(), std::move(g));
+    accumulate(tasks.get(n), root_edges[i].input_nr, std::move(g));
   }
 
   std::vector<Node*> ready;
   for (auto& e : root_edges) {
-    NodeTask& t = tasks[e.fn.get()];
+    NodeTask& t = tasks.get(e.fn.get());
     if (t.dependencies == 0) {
       t.dependencies = -1;  // queued
       ready.push_back(e.fn.get());
@@ -121,12 +220,17 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
 
   AutoGradMode mode(create_graph);
   const bool anomaly = AnomalyMode::is_enabled();
+  std::vector<Tensor> grads;
   while (!ready.empty()) {
     Node* node = ready.back();
     ready.pop_back();
-    auto it = tasks.find(node);
-    std::vector<Tensor> grads = std::move(it->second.buffer);
+    NodeTask& task = tasks.get(node);
+    grads.clear();
     grads.resize(node->num_outputs());
+    if (!grads.empty()) grads[0] = std::move(task.first);
+    for (size_t k = 1; k < grads.size() && k <= task.rest.size(); ++k) {
+      grads[k] = std::move(task.rest[k - 1]);
+    }
     for (size_t k = 0; k < grads.size(); ++k) {
       if (!grads[k]) grads[k] = full(node->output_meta_[k].shape, 0.0, node->output_meta_[k].dtype);
     }
@@ -167,17 +271,16 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
     for (size_t i = 0; i < node->next_edges_.size(); ++i) {
       const Edge& e = node->next_edges_[i];
       if (!e.fn) continue;
-      NodeTask& t = tasks[e.fn.get()];
+      NodeTask& t = tasks.get(e.fn.get());
       Tensor g = i < outs.size() ? outs[i] : nullptr;
       if (g) {
         const TensorMeta& m = node->input_meta_[i];
         if (g->shape() != m.shape) g = sum_to(g, m.shape);
         if (g->dtype() != m.dtype) g = to_dtype(g, m.dtype);
-        accumulate(t.buffer, e.input_nr, e.fn->num_outputs(), std::move(g));
+        accumulate(t, e.input_nr, std::move(g));
       }
       if (--t.dependencies == 0) ready.push_back(e.fn.get());
     }
-    tasks.erase(it);
   }
 
   if (capture) {
