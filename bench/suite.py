@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import resource
 import statistics
@@ -54,18 +55,32 @@ if ARGS.mem is None:
 REPEATS = 3 if ARGS.quick else 7
 
 
+MIN_SAMPLE = 0.025  # seconds: a sample repeats a call at least this long
+
+
 def timed(fns: Fns, repeats: int = REPEATS, inner: int = 1) -> dict[str, float]:
-    """Median seconds per call of each function, interleaved round by round."""
-    for fn in fns.values():
+    """Median seconds per call of each function, interleaved round by round.
+
+    Each sample runs a function ``inner`` times, or more so that it lasts at least MIN_SAMPLE:
+    the first calls after gc.collect() or after another library's run find cold caches, which
+    cost about 0.4 ms and inflated per-op figures of millisecond samples by 30-40% (for every
+    library alike)."""
+    counts = {}
+    for k, fn in fns.items():
         fn()
+        t0 = time.perf_counter()
+        fn()
+        once = time.perf_counter() - t0
+        counts[k] = max(inner, math.ceil(MIN_SAMPLE / max(once, 1e-9)))
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
             gc.collect()
+            n = counts[k]
             t0 = time.perf_counter()
-            for _ in range(inner):
+            for _ in range(n):
                 fn()
-            samples[k].append((time.perf_counter() - t0) / inner)
+            samples[k].append((time.perf_counter() - t0) / n)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
