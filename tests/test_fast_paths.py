@@ -134,7 +134,7 @@ def test_handles_are_freed() -> None:
 
 @pytest.mark.parametrize("backend_name", ["cpp", "python"])
 def test_tensors_of_many_dims(backend_name: str) -> None:
-    """Shapes of more dims than a Shape keeps inline (Note [Inline shapes]) take the heap path."""
+    """Shapes of more dims than a Shape keeps inline (4) (Note [Inline shapes]) take the heap path."""
     fastgrad.set_backend(backend_name)
     rng = np.random.default_rng(3)
     a_np = rng.standard_normal((2, 1, 3, 1, 2, 2, 1, 3, 2))

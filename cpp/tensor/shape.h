@@ -20,7 +20,7 @@ class Shape {
   using size_type = size_t;
   using iterator = int64_t*;
   using const_iterator = const int64_t*;
-  static constexpr size_t kInline = 6;
+  static constexpr size_t kInline = 4;  // 48 bytes in all; 5-d and more go to the heap
 
   Shape() = default;
   explicit Shape(size_t n, int64_t v = 0) { resize(n, v); }
@@ -49,6 +49,7 @@ class Shape {
   ~Shape() { release(); }
 
   size_t size() const { return size_; }
+  size_t capacity() const { return cap_; }
   bool empty() const { return size_ == 0; }
   int64_t* data() { return data_; }
   const int64_t* data() const { return data_; }
@@ -75,7 +76,7 @@ class Shape {
   void resize(size_t n, int64_t v = 0) {
     reserve(n);
     for (size_t i = size_; i < n; ++i) data_[i] = v;
-    size_ = n;
+    size_ = static_cast<uint32_t>(n);
   }
   std::vector<int64_t> vec() const { return std::vector<int64_t>(begin(), end()); }
 
@@ -89,7 +90,7 @@ class Shape {
   void assign(const int64_t* p, size_t n) {
     reserve(n);
     if (n != 0) std::memcpy(data_, p, n * sizeof(int64_t));
-    size_ = n;
+    size_ = static_cast<uint32_t>(n);
   }
   void grow(size_t n) {
     auto* p = static_cast<int64_t*>(std::malloc(n * sizeof(int64_t)));
@@ -97,7 +98,7 @@ class Shape {
     if (size_ != 0) std::memcpy(p, data_, size_ * sizeof(int64_t));
     release();
     data_ = p;
-    cap_ = n;
+    cap_ = static_cast<uint32_t>(n);
   }
   void release() {
     if (data_ != inline_) std::free(data_);
@@ -119,8 +120,8 @@ class Shape {
   }
 
   int64_t* data_ = inline_;
-  size_t size_ = 0;
-  size_t cap_ = kInline;
+  uint32_t size_ = 0;
+  uint32_t cap_ = kInline;
   int64_t inline_[kInline];
 };
 
