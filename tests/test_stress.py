@@ -20,6 +20,7 @@ import pytest
 
 import fastgrad
 from fastgrad import _backend, nn, optim
+from process_stats import rss, sanitized
 
 
 @pytest.fixture(autouse=True)
@@ -78,16 +79,6 @@ class Trainer:
         return [p.detach().numpy().copy() for p in self.model.parameters()]
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _sanitized() -> bool:
-    ext = fastgrad._config.config()["extension"]
-    return bool(ext and ext["sanitize"])
-
-
 def _live(backend: str) -> tuple[int, int]:
     """(tensors, graph nodes) alive: C++ counters, or the reference backend's objects."""
     gc.collect()
@@ -102,15 +93,15 @@ def _live(backend: str) -> tuple[int, int]:
 def test_long_run_memory_is_flat(backend: str) -> None:
     # 10,000 steps of the demo model on C++, 1,000 on the slower Python backend; 2,000 in a
     # sanitizer build, where only the live counts are checked and a step is 5x slower.
-    steps = 1_000 if backend == "python" else 2_000 if _sanitized() else 10_000
+    steps = 1_000 if backend == "python" else 2_000 if sanitized() else 10_000
     t = Trainer(0)
     first = t.run(500)  # warm-up: caches, optimizer state and allocator arenas fill up
-    live0, rss0 = _live(backend), _rss()
+    live0, rss0 = _live(backend), rss()
     last = t.run(steps - 500)
-    live1, rss1 = _live(backend), _rss()
+    live1, rss1 = _live(backend), rss()
     assert live1 == live0  # no tensor or node outlives its step
     grown = rss1 - rss0
-    if not _sanitized():  # ASan holds freed blocks in its quarantine (up to 256 MiB) by design
+    if not sanitized():  # ASan holds freed blocks in its quarantine (up to 256 MiB) by design
         assert grown < 4 << 20, f"RSS grew by {grown / 2**20:.1f} MiB over {steps - 500} steps"
     assert np.mean(last[-50:]) < 0.5 * np.mean(first[:50])  # it did train
 

@@ -70,12 +70,26 @@ BufferCache* cache() {
 
 void release_buffer(void* p, size_t size) {
   BufferCache* c = cache();
-  if (c && c->bytes + size <= kCacheMaxBytes) {
+  if (c && size <= kCacheMaxBytes) {
     auto& l = c->free_lists[size];
     if (l.size() < max_cached(size)) {
-      l.push_back(p);
-      c->bytes += size;
-      return;
+      // Over budget: make room by freeing buffers of other sizes, so the sizes in use now win over
+      // those of an earlier phase (a 40 MB ReLU after GEMMs had found the cache full of their
+      // buffers and paid a fresh, page-faulting buffer every step).
+      for (auto it = c->free_lists.begin();
+           c->bytes + size > kCacheMaxBytes && it != c->free_lists.end(); ++it) {
+        if (it->first == size) continue;
+        while (!it->second.empty() && c->bytes + size > kCacheMaxBytes) {
+          std::free(it->second.back());
+          it->second.pop_back();
+          c->bytes -= it->first;
+        }
+      }
+      if (c->bytes + size <= kCacheMaxBytes) {
+        l.push_back(p);
+        c->bytes += size;
+        return;
+      }
     }
   }
   std::free(p);
