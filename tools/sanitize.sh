@@ -24,7 +24,7 @@ command -v cmake >/dev/null || missing+=(cmake)
 command -v ninja >/dev/null || missing+=(ninja)
 if ! "$py" -c "import pybind11" 2>/dev/null || [ "${#missing[@]}" -gt 0 ]; then
   [ -x "$work/tools-venv/bin/python" ] || "$py" -m venv "$work/tools-venv"
-  "$work/tools-venv/bin/python" -m pip install -q "pybind11>=2.13" "${missing[@]}"
+  "$work/tools-venv/bin/python" -m pip install -q "pybind11>=3.0" "${missing[@]}"
   export PATH="$PATH:$work/tools-venv/bin"
   tools_py="$work/tools-venv/bin/python"
 fi
