@@ -151,3 +151,34 @@ def test_tensors_of_many_dims(backend_name: str) -> None:
         axis=(1, 3, 6), keepdims=True), rtol=1e-12)
     np.testing.assert_allclose(b.grad.numpy(), np.broadcast_to(a_np, full).sum(
         axis=(0, 4, 7, 8), keepdims=True), rtol=1e-12)
+
+
+def test_cpp_tensors_are_untracked_by_gc() -> None:
+    """Note [Untracked tensors]: C++ Tensors stay out of the cyclic collector; Parameters and
+    Python-backend Tensors (which can be part of a cycle) stay in it; weak references still
+    work and die with the Tensor."""
+    import gc
+    import weakref
+
+    x = fastgrad.tensor([1.0, -2.0], requires_grad=True)
+    y = x * x  # C fast path
+    z = y.tanh()  # tensor._wrap
+    assert tensor_mod._wrap is not None and type(tensor_mod._wrap).__name__ == "builtin_function_or_method"
+    assert not any(gc.is_tracked(t) for t in (x, y, z))
+    p = Parameter(fastgrad.ones(2))
+    assert gc.is_tracked(p)
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1.0, -2.0])
+                               * (1 - np.tanh([1.0, 4.0]) ** 2), rtol=1e-4)
+    assert not gc.is_tracked(x.grad)
+    r = weakref.ref(z)
+    del z
+    assert r() is None
+    fastgrad.set_backend("python")
+    a = fastgrad.tensor([1.0])
+    assert gc.is_tracked(a) and gc.is_tracked(a * a)
+
+
+def test_wrap_checks_its_arguments() -> None:
+    with pytest.raises(TypeError, match="_wrap"):
+        tensor_mod._wrap(fastgrad.ones(1)._impl)

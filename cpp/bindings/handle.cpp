@@ -206,8 +206,36 @@ PyObject* wrap_tensor(Tensor t) {
   slot(r, g_off_impl) = h;
   Py_INCREF(g_cpp_module);
   slot(r, g_off_b) = g_cpp_module;
+  PyObject_GC_UnTrack(r);  // Note [Untracked tensors]
   return r;
 }
+
+// Note [Untracked tensors]: a Tensor is a GC object (its __slots__ could hold anything), so every
+// op result used to join the cyclic collector's generations, and a graph of many small ops paid
+// for collections that walked all its live Tensors again and again (gc was 15% of a scalar
+// MLP's time). A Tensor of the C++ backend refers only to its handle, which the collector cannot
+// see into (no tp_traverse), and to the _core module: no cycle the collector could ever break
+// passes through it, so it is untracked. Tensor subclasses (Parameter) and Tensors of the Python
+// backend, whose RTensor is a tracked Python object, stay tracked.
+
+// tensor._wrap(impl, backend) in C: the Tensor of a backend result, untracked for C++ handles.
+PyObject* wrap_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+  if (nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_wrap(impl, backend) takes 2 arguments");
+    return nullptr;
+  }
+  PyObject* r = g_tensor_cls->tp_alloc(g_tensor_cls, 0);
+  if (r == nullptr) return nullptr;
+  Py_INCREF(args[0]);
+  slot(r, g_off_impl) = args[0];
+  Py_INCREF(args[1]);
+  slot(r, g_off_b) = args[1];
+  if (args[1] == g_cpp_module && is_handle(args[0])) PyObject_GC_UnTrack(r);
+  return r;
+}
+
+PyMethodDef kWrap = {"_wrap", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(wrap_fast)),
+                     METH_FASTCALL, "_wrap(impl, backend) -> Tensor (Note [Untracked tensors])"};
 
 template <Tensor (*Op)(const Tensor&, const Tensor&)>
 PyObject* binary(PyObject* a, PyObject* b, const char* name) {
@@ -245,7 +273,7 @@ Py_ssize_t member_offset(PyObject* cls, const char* name) {
   return m->offset;
 }
 
-void install_fast_paths(py::type cls, py::module_ cpp, py::function fallback) {
+py::object install_fast_paths(py::type cls, py::module_ cpp, py::function fallback) {
   g_off_impl = member_offset(cls.ptr(), "_impl");
   g_off_b = member_offset(cls.ptr(), "_b");
   g_tensor_cls = reinterpret_cast<PyTypeObject*>(cls.release().ptr());  // kept for good
@@ -259,6 +287,9 @@ void install_fast_paths(py::type cls, py::module_ cpp, py::function fallback) {
       throw py::error_already_set();
     }
   }
+  PyObject* wrap = PyCFunction_New(&kWrap, nullptr);
+  if (wrap == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(wrap);
 }
 
 }  // namespace
@@ -289,7 +320,8 @@ void init_handle_type(py::module_& m) {
   g_handle_type = reinterpret_cast<PyTypeObject*>(type);  // one reference kept for good
   m.attr("TensorImpl") = py::reinterpret_borrow<py::object>(type);
   m.def("install_fast_paths", &install_fast_paths,
-        "Makes Tensor.__add__/__sub__/__mul__ C methods (Note [Binary fast path])");
+        "Makes Tensor.__add__/__sub__/__mul__ C methods (Note [Binary fast path]); returns _wrap "
+        "in C (Note [Untracked tensors])");
 }
 
 }  // namespace fastgrad::bindings

@@ -891,4 +891,6 @@ def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
 
 
 if _CPP is not None:
-    _CPP.install_fast_paths(Tensor, _CPP, lambda op, a, o: _binary(op, a, o))
+    # C versions of a + b, a - b, a * b and of _wrap (Notes [Binary fast path] and [Untracked
+    # tensors] in cpp/bindings/handle.cpp); modules importing _wrap import this module first.
+    _wrap = _CPP.install_fast_paths(Tensor, _CPP, lambda op, a, o: _binary(op, a, o))
