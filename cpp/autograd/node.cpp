@@ -62,13 +62,12 @@ Node::~Node() {
 }
 
 void Node::release_saved() {
-  // Moving them out first keeps destruction non-recursive (the list drains in ~Node order).
-  std::vector<SavedTensor> dead;
-  dead.swap(saved_);
-  for (auto& s : dead) {
+  // Their grad_fns are taken first so that destroying them is not recursive (the list drains in
+  // ~Node order).
+  for (auto& s : saved_) {
     if (s.tensor && s.tensor.use_count() == 1) steal(s.tensor->grad_fn_);
   }
-  dead.clear();
+  saved_.clear();
   if (!t_draining) {
     t_draining = true;
     while (!t_pending.empty()) {

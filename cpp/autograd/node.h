@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "autograd/small_vec.h"
 #include "tensor/tensor.h"
 
 namespace fastgrad {
@@ -58,9 +59,10 @@ class Node : public std::enable_shared_from_this<Node> {
   size_t num_saved() const { return saved_.size(); }
   void reserve_saved(size_t n) { saved_.reserve(n); }
 
-  std::vector<Edge> next_edges_;
-  std::vector<TensorMeta> input_meta_;
-  std::vector<TensorMeta> output_meta_;
+  // Inline for the one- and two-input ops nearly every node is (small_vec.h).
+  SmallVec<Edge, 2> next_edges_;
+  SmallVec<TensorMeta, 2> input_meta_;
+  SmallVec<TensorMeta, 1> output_meta_;
   // Hooks on the gradient of output `first` (Tensor.register_hook on a non-leaf), and outputs
   // whose gradient is kept in .grad (retain_grad).
   std::vector<std::pair<uint32_t, Hook>> pre_hooks_;
@@ -85,7 +87,7 @@ class Node : public std::enable_shared_from_this<Node> {
   Tensor output(size_t i) const;
 
  protected:
-  std::vector<SavedTensor> saved_;
+  SmallVec<SavedTensor, 2> saved_;
 };
 
 // The sink of a leaf that requires grad: runs the leaf's hooks, then accumulates into .grad.

@@ -1,0 +1,80 @@
+// SmallVec<T, N>: a vector that keeps its first N elements inside the object and moves to the
+// heap only beyond. A graph node's edges, input and output metadata and saved tensors are one
+// or two elements for nearly every op; as std::vectors they were four of a tiny op's mallocs
+// (and four frees in backward). The subset of std::vector's interface the graph code uses; not
+// copyable (nodes are not).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace fastgrad {
+
+template <class T, size_t N>
+class SmallVec {
+  static_assert(std::is_nothrow_move_constructible<T>::value,
+                "growing moves elements and must not throw halfway");
+  static_assert(N > 0 && alignof(T) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__, "heap storage alignment");
+
+ public:
+  using value_type = T;
+  using iterator = T*;
+  using const_iterator = const T*;
+
+  SmallVec() = default;
+  SmallVec(const SmallVec&) = delete;
+  SmallVec& operator=(const SmallVec&) = delete;
+  ~SmallVec() {
+    clear();
+    if (data_ != inline_data()) ::operator delete(data_);
+  }
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+  T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  T& back() { return data_[size_ - 1]; }
+
+  void reserve(size_t n) {
+    if (n > cap_) grow(n);
+  }
+  template <class... A>
+  T& emplace_back(A&&... args) {
+    if (size_ == cap_) grow(2 * cap_);
+    T* p = ::new (static_cast<void*>(data_ + size_)) T(std::forward<A>(args)...);
+    ++size_;
+    return *p;
+  }
+  void push_back(const T& v) { emplace_back(v); }
+  void push_back(T&& v) { emplace_back(std::move(v)); }
+  // Destroys the elements last to first; the capacity stays.
+  void clear() {
+    while (size_ != 0) data_[--size_].~T();
+  }
+
+ private:
+  T* inline_data() { return reinterpret_cast<T*>(inline_); }
+  void grow(size_t n) {
+    T* p = static_cast<T*>(::operator new(n * sizeof(T)));
+    for (size_t i = 0; i < size_; ++i) {
+      ::new (static_cast<void*>(p + i)) T(std::move(data_[i]));
+      data_[i].~T();
+    }
+    if (data_ != inline_data()) ::operator delete(data_);
+    data_ = p;
+    cap_ = static_cast<uint32_t>(n);
+  }
+
+  T* data_ = inline_data();
+  uint32_t size_ = 0;
+  uint32_t cap_ = N;
+  alignas(T) unsigned char inline_[N * sizeof(T)];
+};
+
+}  // namespace fastgrad
