@@ -24,31 +24,39 @@ inline void clamp_into(int64_t n, const T* x, T* y, T sign, T shift) {
   }
 }
 
-// 64-byte vectors (16 floats, 8 doubles): the same lanes, so the same summation order, whichever
-// instruction set a clone uses.
-typedef float VecF __attribute__((vector_size(64)));
-typedef double VecD __attribute__((vector_size(64)));
-template <class T> struct Vec64;
-template <> struct Vec64<float> { using type = VecF; };
-template <> struct Vec64<double> { using type = VecD; };
+// 64 bytes of lanes (16 floats, 8 doubles), the same whichever instruction set a clone uses, so
+// the summation order is the same everywhere. They are held as four 16-byte vectors: GCC lowers
+// one 64-byte generic vector on AVX2 to per-lane spills and reloads (store-forwarding stalls made
+// vmax 10x slower there, and softmax cross-entropy slower than PyTorch), while 16-byte vectors
+// are native at every level. Lane k of the 64 bytes is lane k % W of part k / W.
+typedef float VecF __attribute__((vector_size(16)));
+typedef double VecD __attribute__((vector_size(16)));
+template <class T> struct Vec16;
+template <> struct Vec16<float> { using type = VecF; };
+template <> struct Vec16<double> { using type = VecD; };
 template <class T>
-using V64 = typename Vec64<T>::type;
+using V16 = typename Vec16<T>::type;
+constexpr int kParts = 4;
 
 template <class T>
 inline T max_lanes(int64_t n, const T* x) {
-  constexpr int64_t L = 64 / sizeof(T);
+  constexpr int64_t W = 16 / sizeof(T), L = kParts * W;
   T m = x[0];
   int64_t j = 0;
   if (n >= L) {
-    V64<T> acc;
-    std::memcpy(&acc, x, 64);
+    V16<T> acc[kParts];
+    std::memcpy(acc, x, 64);
     for (j = L; j + L <= n; j += L) {
-      V64<T> v;
-      std::memcpy(&v, x + j, 64);
-      acc = v > acc ? v : acc;
+      V16<T> v[kParts];
+      std::memcpy(v, x + j, 64);
+#pragma GCC unroll 4
+      for (int q = 0; q < kParts; ++q) acc[q] = v[q] > acc[q] ? v[q] : acc[q];
     }
-    m = acc[0];
-    for (int64_t k = 1; k < L; ++k) m = acc[k] > m ? acc[k] : m;
+    m = acc[0][0];
+    for (int64_t k = 1; k < L; ++k) {
+      const T a = acc[k / W][k % W];
+      m = a > m ? a : m;
+    }
   }
   for (; j < n; ++j) m = x[j] > m ? x[j] : m;
   return m;
@@ -56,16 +64,17 @@ inline T max_lanes(int64_t n, const T* x) {
 
 template <class T>
 inline T sum_lanes(int64_t n, const T* x) {
-  constexpr int64_t L = 64 / sizeof(T);
-  V64<T> acc = {};
+  constexpr int64_t W = 16 / sizeof(T), L = kParts * W;
+  V16<T> acc[kParts] = {};
   int64_t j = 0;
   for (; j + L <= n; j += L) {
-    V64<T> v;
-    std::memcpy(&v, x + j, 64);
-    acc += v;
+    V16<T> v[kParts];
+    std::memcpy(v, x + j, 64);
+#pragma GCC unroll 4
+    for (int q = 0; q < kParts; ++q) acc[q] += v[q];
   }
   T s = 0;
-  for (int64_t k = 0; k < L; ++k) s += acc[k];
+  for (int64_t k = 0; k < L; ++k) s += acc[k / W][k % W];
   for (; j < n; ++j) s += x[j];
   return s;
 }
