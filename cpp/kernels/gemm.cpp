@@ -85,6 +85,44 @@ FG_ALWAYS_INLINE void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rs, int
   }
 }
 
+// dst[k * ld_dst + j] = src[j * ld_src + k] for a W x W block (W = 16 bytes of T: 4 floats or 2
+// doubles): W 16-byte loads, shuffles in registers, W 16-byte stores; a pure copy, any level.
+template <class T>
+FG_ALWAYS_INLINE void transpose_block(const T* src, int64_t ld_src, T* dst, int64_t ld_dst);
+
+template <>
+FG_ALWAYS_INLINE void transpose_block<float>(const float* src, int64_t ld_src, float* dst,
+                                             int64_t ld_dst) {
+  typedef float V __attribute__((vector_size(16)));
+  typedef int32_t I __attribute__((vector_size(16)));
+  V v0, v1, v2, v3;
+  std::memcpy(&v0, src, 16);
+  std::memcpy(&v1, src + ld_src, 16);
+  std::memcpy(&v2, src + 2 * ld_src, 16);
+  std::memcpy(&v3, src + 3 * ld_src, 16);
+  const V t0 = __builtin_shuffle(v0, v1, I{0, 4, 1, 5}), t1 = __builtin_shuffle(v0, v1, I{2, 6, 3, 7});
+  const V t2 = __builtin_shuffle(v2, v3, I{0, 4, 1, 5}), t3 = __builtin_shuffle(v2, v3, I{2, 6, 3, 7});
+  const V o0 = __builtin_shuffle(t0, t2, I{0, 1, 4, 5}), o1 = __builtin_shuffle(t0, t2, I{2, 3, 6, 7});
+  const V o2 = __builtin_shuffle(t1, t3, I{0, 1, 4, 5}), o3 = __builtin_shuffle(t1, t3, I{2, 3, 6, 7});
+  std::memcpy(dst, &o0, 16);
+  std::memcpy(dst + ld_dst, &o1, 16);
+  std::memcpy(dst + 2 * ld_dst, &o2, 16);
+  std::memcpy(dst + 3 * ld_dst, &o3, 16);
+}
+
+template <>
+FG_ALWAYS_INLINE void transpose_block<double>(const double* src, int64_t ld_src, double* dst,
+                                              int64_t ld_dst) {
+  typedef double V __attribute__((vector_size(16)));
+  typedef int64_t I __attribute__((vector_size(16)));
+  V v0, v1;
+  std::memcpy(&v0, src, 16);
+  std::memcpy(&v1, src + ld_src, 16);
+  const V o0 = __builtin_shuffle(v0, v1, I{0, 2}), o1 = __builtin_shuffle(v0, v1, I{1, 3});
+  std::memcpy(dst, &o0, 16);
+  std::memcpy(dst + ld_dst, &o1, 16);
+}
+
 // B block (kc, nc) -> ceil(nc / NR) micro-panels of (kc, NR), p[k*NR + j]; columns past nc are 0.
 // Row-major B is read a whole row at a time: a column strip of it would touch a page per k.
 template <class T, int NR>
@@ -99,13 +137,19 @@ FG_ALWAYS_INLINE void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int
     }
   } else if (rs == 1) {  // column-major B (a transposed view, x @ W.T): NR columns side by side,
     // in strips of kStrip k values so the panel rows being written stay in L1 (a whole panel
-    // does not fit, and writing it column by column measured 1.6x slower than x @ W).
+    // does not fit, and writing it column by column measured 1.6x slower than x @ W). Each
+    // strip is W x W register transposes (transpose_block), the k tail element by element.
     constexpr int64_t kStrip = 16;
+    constexpr int W = 16 / static_cast<int>(sizeof(T));
+    static_assert(NR % W == 0, "panels are whole transpose blocks");
     for (int64_t j0 = 0; j0 < full; j0 += NR)
       for (int64_t k0 = 0; k0 < kc; k0 += kStrip) {
-        const int64_t k1 = std::min(kc, k0 + kStrip);
+        const int64_t k1 = std::min(kc, k0 + kStrip), kv = k0 + (k1 - k0) / W * W;
+        for (int jb = 0; jb < NR; jb += W)
+          for (int64_t k = k0; k < kv; k += W)
+            transpose_block<T>(b + (j0 + jb) * cs + k, cs, p + j0 * kc + k * NR + jb, NR);
         for (int j = 0; j < NR; ++j)
-          for (int64_t k = k0; k < k1; ++k) p[j0 * kc + k * NR + j] = b[(j0 + j) * cs + k];
+          for (int64_t k = kv; k < k1; ++k) p[j0 * kc + k * NR + j] = b[(j0 + j) * cs + k];
       }
   } else {
     for (int64_t j0 = 0; j0 < full; j0 += NR)
