@@ -288,6 +288,15 @@ def _cases(torch: Any) -> list[tuple[str, Callable, Callable]]:
                                    ignore_index=0),
          lambda x: tF.cross_entropy(x, tt, weight=torch.tensor(w, dtype=x.dtype),
                                     ignore_index=0)),
+        # ignore_index with no weight: an in-range index present in the targets, and the default
+        # -100 present (both leave the fused kernel for the general path), and absent (fused).
+        ("cross_entropy_ignore", lambda x: F.cross_entropy(x, ft, ignore_index=4),
+         lambda x: tF.cross_entropy(x, tt, ignore_index=4)),
+        ("cross_entropy_ignore_default",
+         lambda x: F.cross_entropy(x, fastgrad.tensor([2, -100, 4, 1])),
+         lambda x: tF.cross_entropy(x, torch.tensor([2, -100, 4, 1]))),
+        ("cross_entropy_ignore_absent", lambda x: F.cross_entropy(x, ft, ignore_index=3),
+         lambda x: tF.cross_entropy(x, tt, ignore_index=3)),
         ("cross_entropy_smoothing", lambda x: F.cross_entropy(x, ft, label_smoothing=0.2),
          lambda x: tF.cross_entropy(x, tt, label_smoothing=0.2)),
         ("nll_loss", lambda x: F.nll_loss(F.log_softmax(x, 1), ft),
@@ -310,7 +319,8 @@ def _cases(torch: Any) -> list[tuple[str, Callable, Callable]]:
 
 CASE_NAMES = [
     "relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax0", "cross_entropy",
-    "cross_entropy_sum", "cross_entropy_none", "cross_entropy_weight_ignore",
+    "cross_entropy_sum", "cross_entropy_none", "cross_entropy_weight_ignore", "cross_entropy_ignore",
+    "cross_entropy_ignore_default", "cross_entropy_ignore_absent",
     "cross_entropy_smoothing", "nll_loss", "multi_margin", "multi_margin_p2_sum",
     "multi_margin_none", "mse", "mse_none", "l1",
 ]

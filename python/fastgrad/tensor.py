@@ -559,7 +559,8 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:  # noqa: N802
-        return self.permute(list(range(self.ndim))[::-1]) if self.ndim > 1 else self
+        n = self._impl.ndim
+        return _wrap(self._b.permute(self._impl, list(range(n))[::-1]), self._b) if n > 1 else self
 
     def t(self) -> Tensor:
         """The transpose of a matrix; 0-d and 1-d tensors are returned as they are (PyTorch)."""
@@ -835,7 +836,14 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
     Shapes: (..., M, K) @ (..., K, N) -> (..., M, N); a 1-D operand is a vector.
     """
-    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+    if isinstance(a, Tensor) and isinstance(b, Tensor):
+        # The common case first: two matrices (or batches) of one floating dtype, on one backend,
+        # whose inner dims agree; anything else takes the checks and promotions below.
+        ai, bi, bk = a._impl, b._impl, a._b
+        if (b._b is bk and ai.dtype == bi.dtype and ai.dtype < 2 and ai.ndim > 1 and bi.ndim > 1
+                and ai.shape[-1] == bi.shape[-2]):
+            return _wrap(bk.matmul(ai, bi), bk)
+    else:
         a, b = _as_tensor_like(a, b) if isinstance(b, Tensor) else a, b
         if not isinstance(b, Tensor):
             b = _as_tensor_like(b, a)

@@ -150,9 +150,9 @@ def _class_targets(op: str, logits: Tensor, target: Any) -> tuple[Tensor, Tensor
     if logits.ndim > 2:  # (N, C, d1, ...) -> (N*d1*..., C)
         perm = [0] + list(range(2, logits.ndim)) + [1]
         logits = logits.permute(perm).reshape(-1, c)
-    else:
+    elif logits.ndim == 1:
         logits = logits.reshape(-1, c)
-    return logits, target.reshape(-1), np.asarray(expected)
+    return logits, target.reshape(-1) if target.ndim != 1 else target, np.asarray(expected)
 
 
 def _check_range(op: str, t: np.ndarray, c: int, ignore_index: int | None) -> None:
@@ -197,9 +197,13 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,  # n
         return _soft_cross_entropy(x, target, weight, reduction, label_smoothing, cdim)
     logits, tgt, shape = _class_targets(op, x, target)
     if weight is None and label_smoothing == 0.0:
-        t = np.asarray(tgt.detach())
-        _check_range(op, t, logits.shape[1], ignore_index)
-        if not (t == ignore_index).any():  # the common case: one fused op, one fused backward
+        t = np.asarray(tgt)
+        c = logits.shape[1]
+        in_range = t.size == 0 or (t.min() >= 0 and t.max() < c)
+        if not in_range:
+            _check_range(op, t, c, ignore_index)  # raises unless the others are ignore_index
+        # the common case: one fused op, one fused backward (an in-range ignore_index is looked for)
+        elif not 0 <= ignore_index < c or not (t == ignore_index).any():
             b = logits._b
             loss = _wrap(b.cross_entropy_rows(logits._impl, tgt._impl), b)
             return _reduce_rows(loss, shape, reduction)
