@@ -195,21 +195,6 @@ const Tensor* cpp_tensor(PyObject* o) {
   return h != nullptr && is_handle(h) ? &handle_tensor(h) : nullptr;
 }
 
-PyObject* wrap_tensor(Tensor t) {
-  PyObject* h = wrap_handle(std::move(t));
-  if (h == nullptr) return nullptr;
-  PyObject* r = g_tensor_cls->tp_alloc(g_tensor_cls, 0);
-  if (r == nullptr) {
-    Py_DECREF(h);
-    return nullptr;
-  }
-  slot(r, g_off_impl) = h;
-  Py_INCREF(g_cpp_module);
-  slot(r, g_off_b) = g_cpp_module;
-  PyObject_GC_UnTrack(r);  // Note [Untracked tensors]
-  return r;
-}
-
 // Note [Untracked tensors]: a Tensor is a GC object (its __slots__ could hold anything), so every
 // op result used to join the cyclic collector's generations, and a graph of many small ops paid
 // for collections that walked all its live Tensors again and again (gc was 15% of a scalar
@@ -218,20 +203,34 @@ PyObject* wrap_tensor(Tensor t) {
 // passes through it, so it is untracked. Tensor subclasses (Parameter) and Tensors of the Python
 // backend, whose RTensor is a tracked Python object, stay tracked.
 
-// tensor._wrap(impl, backend) in C: the Tensor of a backend result, untracked for C++ handles.
+// The Tensor of (impl, backend), as tensor._wrap makes it: owns `impl` (stolen), untracked when
+// impl is a C++ handle. The one place Tensor objects are built in C.
+PyObject* new_tensor(PyObject* impl, PyObject* backend) {
+  PyObject* r = g_tensor_cls->tp_alloc(g_tensor_cls, 0);
+  if (r == nullptr) {
+    Py_DECREF(impl);
+    return nullptr;
+  }
+  slot(r, g_off_impl) = impl;
+  Py_INCREF(backend);
+  slot(r, g_off_b) = backend;
+  if (backend == g_cpp_module && is_handle(impl)) PyObject_GC_UnTrack(r);
+  return r;
+}
+
+PyObject* wrap_tensor(Tensor t) {
+  PyObject* h = wrap_handle(std::move(t));
+  return h == nullptr ? nullptr : new_tensor(h, g_cpp_module);
+}
+
+// tensor._wrap(impl, backend) in C.
 PyObject* wrap_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   if (nargs != 2) {
     PyErr_SetString(PyExc_TypeError, "_wrap(impl, backend) takes 2 arguments");
     return nullptr;
   }
-  PyObject* r = g_tensor_cls->tp_alloc(g_tensor_cls, 0);
-  if (r == nullptr) return nullptr;
   Py_INCREF(args[0]);
-  slot(r, g_off_impl) = args[0];
-  Py_INCREF(args[1]);
-  slot(r, g_off_b) = args[1];
-  if (args[1] == g_cpp_module && is_handle(args[0])) PyObject_GC_UnTrack(r);
-  return r;
+  return new_tensor(args[0], args[1]);
 }
 
 PyMethodDef kWrap = {"_wrap", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(wrap_fast)),

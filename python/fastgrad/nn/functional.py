@@ -155,9 +155,10 @@ def _class_targets(op: str, logits: Tensor, target: Any) -> tuple[Tensor, Tensor
     return logits, target.reshape(-1) if target.ndim != 1 else target, np.asarray(expected)
 
 
-def _check_range(op: str, t: np.ndarray, c: int, ignore_index: int | None) -> None:
+def _check_range(op: str, t: np.ndarray, c: int, ignore_index: int | None) -> bool:
+    """Raises for a target outside [0, c) that is not ignore_index; True if all are in [0, c)."""
     if t.size == 0 or (t.min() >= 0 and t.max() < c):
-        return
+        return True
     bad = (t < 0) | (t >= c)
     if ignore_index is not None:
         bad &= t != ignore_index
@@ -166,6 +167,7 @@ def _check_range(op: str, t: np.ndarray, c: int, ignore_index: int | None) -> No
         raise TargetOutOfRangeError(
             f"{op}: target {v} is out of bounds for {c} classes (valid: 0 <= target < {c})"
         )
+    return False
 
 
 def _pick(x: Tensor, t: np.ndarray) -> Tensor:
@@ -199,11 +201,9 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,  # n
     if weight is None and label_smoothing == 0.0:
         t = np.asarray(tgt)
         c = logits.shape[1]
-        in_range = t.size == 0 or (t.min() >= 0 and t.max() < c)
-        if not in_range:
-            _check_range(op, t, c, ignore_index)  # raises unless the others are ignore_index
         # the common case: one fused op, one fused backward (an in-range ignore_index is looked for)
-        elif not 0 <= ignore_index < c or not (t == ignore_index).any():
+        if _check_range(op, t, c, ignore_index) and (
+                not 0 <= ignore_index < c or not (t == ignore_index).any()):
             b = logits._b
             loss = _wrap(b.cross_entropy_rows(logits._impl, tgt._impl), b)
             return _reduce_rows(loss, shape, reduction)
