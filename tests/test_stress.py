@@ -157,6 +157,56 @@ def test_threads_training_separate_models_match_serial(backend: str) -> None:
             assert np.array_equal(a, b), f"model {s} differs from its serial run"
 
 
+def _scalar_graph(seed: int) -> tuple[list, fastgrad.Tensor]:
+    """A micrograd-style graph of 0-d tensors: (leaves, output)."""
+    r = np.random.default_rng(seed)
+    leaves = [fastgrad.tensor(float(v), requires_grad=True) for v in r.standard_normal(10)]
+    h, w = leaves[:4], leaves[4:]
+    for k in range(3):
+        h = [sum((w[(i + j + k) % 6] * x for j, x in enumerate(h)), leaves[k]).tanh()
+             for i in range(4)]
+    return leaves, sum(h, fastgrad.tensor(0.0))
+
+
+def test_graphs_built_on_one_thread_run_and_die_on_another(backend: str) -> None:
+    # Tensors and nodes made by one thread are freed by another (the C++ backend keeps freed
+    # blocks in lists of the freeing thread, freed when that thread exits): values, gradients
+    # and live counts must not care.
+    want = []
+    for seed in range(40):
+        leaves, out = _scalar_graph(seed)
+        out.backward()
+        want.append([float(out), *(float(p.grad) for p in leaves)])
+    base = _live(backend)
+    made: list = []
+    got: list = []
+    errors: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            made.extend(_scalar_graph(seed) for seed in range(40))
+        except BaseException as e:  # noqa: BLE001 (reported by the main thread)
+            errors.append(e)
+
+    def run() -> None:
+        try:
+            while made:
+                leaves, out = made.pop(0)
+                out.backward()
+                got.append([float(out), *(float(p.grad) for p in leaves)])
+                del leaves, out
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    for target in (build, run):  # one after the other: each thread exits with its lists full
+        th = threading.Thread(target=target)
+        th.start()
+        th.join()
+    assert not errors, errors
+    assert got == want
+    assert _live(backend) == base
+
+
 # Large enough for the parallel paths: (512, 512) @ (512, 1024) is 2^29 flops, the gemm
 # threshold, and the (512, 1024) activations pass the elementwise one (2^16 elements).
 BIG = {"d_in": 512, "hidden": 1024, "classes": 64}

@@ -6,22 +6,30 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "tensor/pool.h"
 
 namespace fastgrad {
 
-static thread_local bool t_grad_enabled = true;
-bool GradMode::is_enabled() { return t_grad_enabled; }
-void GradMode::set_enabled(bool enabled) { t_grad_enabled = enabled; }
+// One thread-local struct for every mode flag: code built with -fPIC pays a call to
+// __tls_get_addr per thread-local it touches, and node creation reads all three.
+namespace {
+struct Modes {
+  bool grad = true;
+  bool anomaly = false;
+  bool keep_outputs = false;
+};
+thread_local Modes t_modes;
+}  // namespace
+bool GradMode::is_enabled() { return t_modes.grad; }
+void GradMode::set_enabled(bool enabled) { t_modes.grad = enabled; }
 
-static thread_local bool t_anomaly_enabled = false;
 static AnomalyMode::TraceFn g_trace_fn = nullptr;
-bool AnomalyMode::is_enabled() { return t_anomaly_enabled; }
-void AnomalyMode::set_enabled(bool enabled) { t_anomaly_enabled = enabled; }
+bool AnomalyMode::is_enabled() { return t_modes.anomaly; }
+void AnomalyMode::set_enabled(bool enabled) { t_modes.anomaly = enabled; }
 void AnomalyMode::set_trace_fn(TraceFn fn) { g_trace_fn = fn; }
 std::string AnomalyMode::trace() { return g_trace_fn ? g_trace_fn() : std::string(); }
-static thread_local bool t_keep_outputs = false;
-bool KeepOutputsMode::is_enabled() { return t_keep_outputs; }
-void KeepOutputsMode::set_enabled(bool enabled) { t_keep_outputs = enabled; }
+bool KeepOutputsMode::is_enabled() { return t_modes.keep_outputs; }
+void KeepOutputsMode::set_enabled(bool enabled) { t_modes.keep_outputs = enabled; }
 
 static std::atomic<uint64_t> g_next_seq{0};
 
@@ -37,46 +45,55 @@ Node::Node() : seq_nr_(g_next_seq.fetch_add(1, std::memory_order_relaxed)) {
 // (through next edges or through saved inputs' grad_fn) to a thread-local list, and only the
 // outermost destructor empties that list, one node at a time.
 namespace {
-thread_local std::vector<std::shared_ptr<Node>> t_pending;
-thread_local bool t_draining = false;
+struct Pending {
+  std::vector<std::shared_ptr<Node>> nodes;
+  bool draining = false;
+};
+thread_local Pending t_pending;
+// The address once per destructor: GCC would recompute a thread-local's address (a call to
+// __tls_get_addr in -fPIC code) after every call in the loops below rather than keep it in a
+// register; the empty asm hides where the pointer came from.
+inline Pending& pending() {
+  Pending* p = &t_pending;
+  asm("" : "+r"(p));
+  return *p;
+}
 
-void steal(std::shared_ptr<Node>& fn) {
-  if (fn && fn.use_count() == 1) t_pending.push_back(std::move(fn));
+void steal(Pending& p, std::shared_ptr<Node>& fn) {
+  if (fn && fn.use_count() == 1) p.nodes.push_back(std::move(fn));
+}
+
+void drain(Pending& p) {
+  if (p.draining) return;
+  p.draining = true;
+  while (!p.nodes.empty()) {
+    std::shared_ptr<Node> n = std::move(p.nodes.back());
+    p.nodes.pop_back();
+    n.reset();  // its destructor appends what it owned
+  }
+  p.draining = false;
 }
 }  // namespace
 
 Node::~Node() {
   g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
-  for (auto& e : next_edges_) steal(e.fn);
+  Pending& p = pending();
+  for (auto& e : next_edges_) steal(p, e.fn);
   for (auto& s : saved_) {
-    if (s.tensor && s.tensor.use_count() == 1) steal(s.tensor->grad_fn_);
+    if (s.tensor && s.tensor.use_count() == 1) steal(p, s.tensor->grad_fn_);
   }
-  if (t_draining) return;
-  t_draining = true;
-  while (!t_pending.empty()) {
-    std::shared_ptr<Node> n = std::move(t_pending.back());
-    t_pending.pop_back();
-    n.reset();  // its destructor appends what it owned
-  }
-  t_draining = false;
+  drain(p);
 }
 
 void Node::release_saved() {
   // Their grad_fns are taken first so that destroying them is not recursive (the list drains in
   // ~Node order).
+  Pending& p = pending();
   for (auto& s : saved_) {
-    if (s.tensor && s.tensor.use_count() == 1) steal(s.tensor->grad_fn_);
+    if (s.tensor && s.tensor.use_count() == 1) steal(p, s.tensor->grad_fn_);
   }
   saved_.clear();
-  if (!t_draining) {
-    t_draining = true;
-    while (!t_pending.empty()) {
-      std::shared_ptr<Node> n = std::move(t_pending.back());
-      t_pending.pop_back();
-      n.reset();
-    }
-    t_draining = false;
-  }
+  drain(p);
   released_ = true;
 }
 
@@ -175,7 +192,7 @@ Edge gradient_edge(const Tensor& t) {
   if (!t->requires_grad_) return {};
   auto acc = t->grad_accumulator_.lock();
   if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(t);
+    acc = pool::make<AccumulateGrad>(t);
     t->grad_accumulator_ = acc;
   }
   return {acc, 0};
@@ -186,15 +203,16 @@ namespace {
 // set_history for any container of inputs and outputs (vectors from bindings, braced lists from
 // ops: those cost no allocation).
 template <class In, class Out>
-void set_history_of(const std::shared_ptr<Node>& node, const In& inputs, const Out& outputs) {
+void set_history_of(const std::shared_ptr<Node>& node, const In& inputs, const Out& outputs,
+                    Modes modes = t_modes) {
   node->next_edges_.reserve(inputs.size());
   node->input_meta_.reserve(inputs.size());
   for (const Tensor& t : inputs) {
     node->next_edges_.push_back(t && t->requires_grad_ ? gradient_edge(t) : Edge{});
     node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()} : TensorMeta{{}, DType::Float32});
   }
-  if (AnomalyMode::is_enabled()) node->extras().creation_trace = AnomalyMode::trace();
-  const bool keep = KeepOutputsMode::is_enabled();
+  if (modes.anomaly) node->extras().creation_trace = AnomalyMode::trace();
+  const bool keep = modes.keep_outputs;
   uint32_t nr = 0;
   for (const Tensor& o : outputs) {
     node->output_meta_.push_back({o->shape(), o->dtype()});
@@ -240,13 +258,14 @@ namespace {
 template <class In, class Out>
 std::shared_ptr<FnNode> make_fn_node_of(const char* name, Rule rule, const In& inputs,
                                         const Out& outputs) {
-  if (!GradMode::is_enabled()) return nullptr;
+  const Modes modes = t_modes;  // a copy: GCC recomputes a thread-local's address after each call
+  if (!modes.grad) return nullptr;
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t && t->requires_grad_);
   if (!any) return nullptr;
-  auto node = std::make_shared<FnNode>(name, rule);
+  auto node = pool::make<FnNode>(name, rule);
   node->reserve_saved(inputs.size());  // most rules save their inputs: one allocation, not two
-  set_history_of(node, inputs, outputs);
+  set_history_of(node, inputs, outputs, modes);
   return node;
 }
 

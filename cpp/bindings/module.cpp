@@ -13,6 +13,7 @@
 #include "build_info.h"
 #include "kernels/gemm.h"
 #include "tensor/iter.h"
+#include "tensor/pool.h"
 
 namespace py = pybind11;
 using namespace fastgrad;
@@ -72,12 +73,12 @@ Tensor from_numpy(py::array a) {
              "use fastgrad.tensor(a) to copy it");
     strides.push_back(a.strides(i) / item);
   }
-  auto st = std::make_shared<Storage>();
+  auto st = pool::make<Storage>();
   auto owner = std::make_shared<PyRef>(py::reinterpret_borrow<py::object>(a));
   st->holder = owner;
   st->data = const_cast<void*>(a.data());
   st->nbytes = a.nbytes();
-  return std::make_shared<TensorImpl>(std::move(st), 0, shape, strides, d);
+  return pool::make<TensorImpl>(std::move(st), 0, shape, strides, d);
 }
 
 py::array to_numpy(const Tensor& t) {

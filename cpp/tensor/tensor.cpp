@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "tensor/iter.h"
+#include "tensor/pool.h"
 #include "tensor/stream.h"
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -50,41 +51,87 @@ size_t round_size(size_t n) {
   return (n + 65535) / 65536 * 65536;
 }
 
-thread_local bool t_cache_alive = false;  // trivially destructible: valid after the cache dies
-
 struct BufferCache {
-  std::unordered_map<size_t, std::vector<void*>> free_lists;
+  // Power-of-two sizes up to 1 MiB (every size round_size gives below 1 MiB) by index, without
+  // hashing; the others by size.
+  static constexpr int kClasses = 15;
+  std::vector<void*> by_class[kClasses];
+  std::unordered_map<size_t, std::vector<void*>> by_size;
   size_t bytes = 0;
-  BufferCache() { t_cache_alive = true; }
+
+  static int class_of(size_t size) {
+    if (size > (size_t(64) << (kClasses - 1)) || (size & (size - 1)) != 0) return -1;
+    return __builtin_ctzll(size) - 6;
+  }
+  std::vector<void*>& list(size_t size) {
+    const int k = class_of(size);
+    return k >= 0 ? by_class[k] : by_size[size];
+  }
+  std::vector<void*>* find(size_t size) {
+    const int k = class_of(size);
+    if (k >= 0) return &by_class[k];
+    auto it = by_size.find(size);
+    return it == by_size.end() ? nullptr : &it->second;
+  }
+  // Frees cached buffers of sizes other than `keep` until `need` more bytes fit in the budget.
+  void make_room(size_t need, size_t keep) {
+    auto drop = [&](std::vector<void*>& l, size_t size) {
+      while (!l.empty() && bytes + need > kCacheMaxBytes) {
+        std::free(l.back());
+        l.pop_back();
+        bytes -= size;
+      }
+    };
+    for (int k = 0; k < kClasses && bytes + need > kCacheMaxBytes; ++k) {
+      if ((size_t(64) << k) != keep) drop(by_class[k], size_t(64) << k);
+    }
+    for (auto it = by_size.begin(); bytes + need > kCacheMaxBytes && it != by_size.end(); ++it) {
+      if (it->first != keep) drop(it->second, it->first);
+    }
+  }
   ~BufferCache() {
-    t_cache_alive = false;
-    for (auto& kv : free_lists)
+    for (auto& l : by_class)
+      for (void* p : l) std::free(p);
+    for (auto& kv : by_size)
       for (void* p : kv.second) std::free(p);
   }
 };
 
+// The thread's cache, made on first use. The slot is trivially constructible and destructible, so
+// reading it is one thread-local access (no guard); `dead` is set when the thread exits, after
+// which buffers freed by other thread-locals' destructors go straight to free().
+struct CacheSlot {
+  BufferCache* cache = nullptr;
+  bool dead = false;
+};
+thread_local CacheSlot t_slot;
+
+struct CacheOwner {
+  ~CacheOwner() {
+    delete t_slot.cache;
+    t_slot.cache = nullptr;
+    t_slot.dead = true;
+  }
+};
+
 BufferCache* cache() {
-  thread_local BufferCache c;
-  return t_cache_alive ? &c : nullptr;
+  CacheSlot& s = t_slot;
+  if (s.cache || s.dead) return s.cache;
+  thread_local CacheOwner owner;  // registers the destructor above; reached once per thread
+  (void)owner;
+  s.cache = new BufferCache();
+  return s.cache;
 }
 
 void release_buffer(void* p, size_t size) {
   BufferCache* c = cache();
   if (c && size <= kCacheMaxBytes) {
-    auto& l = c->free_lists[size];
+    auto& l = c->list(size);
     if (l.size() < max_cached(size)) {
       // Over budget: make room by freeing buffers of other sizes, so the sizes in use now win over
       // those of an earlier phase (a 40 MB ReLU after GEMMs had found the cache full of their
       // buffers and paid a fresh, page-faulting buffer every step).
-      for (auto it = c->free_lists.begin();
-           c->bytes + size > kCacheMaxBytes && it != c->free_lists.end(); ++it) {
-        if (it->first == size) continue;
-        while (!it->second.empty() && c->bytes + size > kCacheMaxBytes) {
-          std::free(it->second.back());
-          it->second.pop_back();
-          c->bytes -= it->first;
-        }
-      }
+      if (c->bytes + size > kCacheMaxBytes) c->make_room(size, size);
       if (c->bytes + size <= kCacheMaxBytes) {
         l.push_back(p);
         c->bytes += size;
@@ -97,10 +144,10 @@ void release_buffer(void* p, size_t size) {
 
 void* acquire_buffer(size_t size) {
   if (BufferCache* c = cache()) {
-    auto it = c->free_lists.find(size);
-    if (it != c->free_lists.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
+    std::vector<void*>* l = c->find(size);
+    if (l && !l->empty()) {
+      void* p = l->back();
+      l->pop_back();
       c->bytes -= size;
       return p;
     }
@@ -135,8 +182,25 @@ void stream_fence() {
 #endif
 }
 
+// Note [Inline storage]: a 0-d tensor (or any of at most kInlineBytes) keeps its data in the same
+// allocation as its Storage and control block: one malloc instead of a Storage plus a cached
+// buffer (a hash lookup and thread-local access each way). Scalar graphs are made of such
+// tensors; a 10^6-op chain saves ~100 bytes per op. 16-byte alignment is enough for every kernel
+// (they load unaligned: NumPy memory shared by from_numpy has no alignment promise either).
+namespace {
+struct InlineStorage : Storage {
+  alignas(16) unsigned char bytes[kInlineBytes];
+};
+}  // namespace
+
 std::shared_ptr<Storage> allocate_storage(int64_t nbytes) {
-  auto s = std::make_shared<Storage>();
+  if (nbytes <= kInlineBytes) {
+    auto s = pool::make<InlineStorage>();
+    s->data = s->bytes;
+    s->nbytes = nbytes;
+    return s;
+  }
+  auto s = pool::make<Storage>();
   const size_t n = round_size(static_cast<size_t>(nbytes));
   s->data = acquire_buffer(n);
   s->owned_bytes = n;
@@ -209,16 +273,16 @@ Tensor empty(const Shape& shape, DType dtype) {
                               " GiB for a tensor of shape ", shape, " and dtype ",
                               dtype_name(dtype)));
   }
-  return std::make_shared<TensorImpl>(std::move(st), 0, shape, contiguous_strides(shape), dtype);
+  return pool::make<TensorImpl>(std::move(st), 0, shape, contiguous_strides(shape), dtype);
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
-  return std::make_shared<TensorImpl>(base->storage(), offset, std::move(shape),
+  return pool::make<TensorImpl>(base->storage(), offset, std::move(shape),
                                       std::move(strides), base->dtype());
 }
 
 Tensor detach(const Tensor& t) {
-  return std::make_shared<TensorImpl>(t->storage(), t->offset(), t->shape(), t->strides(),
+  return pool::make<TensorImpl>(t->storage(), t->offset(), t->shape(), t->strides(),
                                       t->dtype());
 }
 

@@ -29,7 +29,7 @@ struct Storage {
   std::shared_ptr<void> holder;
   void* data = nullptr;
   int64_t nbytes = 0;
-  size_t owned_bytes = 0;  // the rounded size of an owned buffer, 0 for foreign memory
+  size_t owned_bytes = 0;  // the rounded size of a cached buffer; 0 for foreign or inline memory
   // Note [Version counter]: shared by every view of this storage; in-place ops bump it. A saved
   // tensor records it when saved and Node::saved() refuses to unpack it if it has changed.
   std::atomic<int64_t> version{0};
@@ -38,7 +38,9 @@ struct Storage {
   std::atomic<bool> has_views{false};
 };
 
-// Allocates `nbytes` of 64-byte aligned memory; throws std::bad_alloc (MemoryError) on failure.
+// Allocates `nbytes` of memory, 64-byte aligned from kInlineBytes + 1 bytes on and 16-byte aligned
+// below (see Note [Inline storage]); throws std::bad_alloc (MemoryError) on failure.
+constexpr int64_t kInlineBytes = 16;
 std::shared_ptr<Storage> allocate_storage(int64_t nbytes);
 
 int64_t shape_numel(const Shape& shape);
