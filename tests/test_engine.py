@@ -322,3 +322,66 @@ def test_leaf_shared_by_live_graphs(backend: str) -> None:
     loss2.backward()
     assert w.grad.tolist() == [5.0, 5.0]
     assert loss1.item() == 6.0
+
+
+def _chain(w: fastgrad.Tensor, n: int) -> fastgrad.Tensor:
+    h = w
+    for k in range(n):
+        h = (h * 1.001 + 0.01 * (k % 3)).sin() if k % 2 else h * 0.999 + w
+    return h
+
+
+def test_passes_on_two_threads_through_one_graph(backend: str) -> None:
+    # Backward runs without the GIL: two threads run grad() through the same retained graph at
+    # once (the C++ engine's per-node task hints are overwritten by the other pass all the time).
+    w = fastgrad.tensor([0.3, -0.2], dtype=float64, requires_grad=True)
+    h = _chain(w, 400)
+    outs = [(h * h).sum(), (h.exp()).sum()]
+    want = [fastgrad.grad(o, w, retain_graph=True)[0].numpy() for o in outs]
+    got: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def work(k: int) -> None:
+        try:
+            start.wait()
+            for _ in range(30):
+                got[k].append(fastgrad.grad(outs[k], w, retain_graph=True)[0].numpy())
+        except BaseException as e:  # noqa: BLE001 (reported by the main thread)
+            errors.append(e)
+
+    ts = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors
+    for k in (0, 1):
+        assert len(got[k]) == 30
+        for g in got[k]:
+            assert np.array_equal(g, want[k])
+
+
+def test_backward_inside_backward_through_shared_nodes(backend: str) -> None:
+    # A custom Function whose backward runs a backward pass over nodes the outer pass has yet to
+    # run: d/dw [F(h) + h].sum() with F(h) = 2h, where F's backward also takes d(h^2)/dw.
+    w = fastgrad.tensor([0.5, 1.5], dtype=float64, requires_grad=True)
+    h = _chain(w, 50)
+    inner: list[np.ndarray] = []
+
+    class Double(fastgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            with fastgrad.enable_grad():
+                inner.append(fastgrad.grad((h * h).sum(), w, retain_graph=True)[0].numpy())
+            return g * 2
+
+    (got,) = fastgrad.grad((Double.apply(h) + h).sum(), w, retain_graph=True)
+    (dh,) = fastgrad.grad(h.sum(), w, retain_graph=True)
+    (dh2,) = fastgrad.grad((h * h).sum(), w, retain_graph=True)
+    np.testing.assert_allclose(got.numpy(), 3 * dh.numpy(), rtol=1e-12)
+    assert len(inner) == 1 and np.array_equal(inner[0], dh2.numpy())

@@ -4,6 +4,7 @@
 // unless retain_graph. Not here: the derivative rules (ops_*.cpp).
 #include "autograd/engine.h"
 
+#include <atomic>
 #include <cmath>
 #include <memory>
 
@@ -16,6 +17,7 @@ namespace {
 // One node's bookkeeping during a backward pass: its dependency count (-1 once queued) and the
 // gradients summed so far for its outputs (output 0 inline: most nodes have one output).
 struct NodeTask {
+  Node* node = nullptr;
   int dependencies = 0;
   Tensor first;
   std::vector<Tensor> rest;
@@ -26,70 +28,99 @@ struct NodeTask {
   }
 };
 
+std::atomic<uint32_t> g_next_pass{0};
+
 // Note [Task table]: Node* -> NodeTask for one backward pass, by open addressing over arrays
 // that a thread keeps from one pass to the next (one table per nesting level: a custom
 // Function's backward may run a backward of its own). A pass over a warm table allocates
 // nothing; an unordered_map cost an allocation per node and rehashes whose large requests made
 // glibc consolidate its free lists, together about a tenth of a small graph's backward.
+// Each node remembers where its task is (Node::task_hint_: pass id and index), so only the first
+// lookup of a node probes the hash table; in a 10^6-node graph every probe is a cache miss. A
+// hint is only a guess, checked against the task it names: another pass (a nested one, or one on
+// another thread through a shared part of a graph) may have overwritten it, and then the lookup
+// probes the table as before.
 class TaskTable {
  public:
+  // Starts a pass: hints written by earlier passes no longer match.
+  void begin() {
+    do pass_ = g_next_pass.fetch_add(1, std::memory_order_relaxed) + 1;
+    while (pass_ == 0);
+  }
   // The task of n, inserted (and `fresh` set) if absent.
   NodeTask& get(Node* n, bool* fresh = nullptr) {
-    if (2 * (tasks_.size() + 1) > keys_.size()) rehash(keys_.empty() ? 1024 : 2 * keys_.size());
-    size_t i = index(n);
-    for (;; i = (i + 1) & (keys_.size() - 1)) {
-      if (keys_[i] == n) {
+    const uint64_t h = n->task_hint_.load(std::memory_order_relaxed);
+    if (static_cast<uint32_t>(h >> 32) == pass_) {
+      const auto i = static_cast<uint32_t>(h);
+      if (i < tasks_.size() && tasks_[i].node == n) {
         if (fresh) *fresh = false;
-        return tasks_[vals_[i]];
+        return tasks_[i];
       }
-      if (keys_[i] == nullptr) break;
     }
-    keys_[i] = n;
-    vals_[i] = static_cast<uint32_t>(tasks_.size());
-    used_.push_back(i);
-    tasks_.emplace_back();
-    if (fresh) *fresh = true;
-    return tasks_.back();
+    return probe(n, fresh);
   }
   // Empties the table (gradients still held are released), keeping its memory unless a big
   // graph grew it past kKeepSlots: a 10^6-node pass must not pin 100 MB for the thread's life.
   void clear() {
-    if (keys_.size() > kKeepSlots) {
+    if (slots_.size() > kKeepSlots) {
       *this = TaskTable();
       return;
     }
-    for (size_t i : used_) keys_[i] = nullptr;
+    for (size_t i : used_) slots_[i].key = nullptr;
     used_.clear();
     tasks_.clear();
   }
 
  private:
+  struct Slot {
+    Node* key = nullptr;
+    uint32_t val = 0;
+  };
   static constexpr size_t kKeepSlots = size_t(1) << 16;
   size_t index(Node* n) const {
     auto h = reinterpret_cast<uintptr_t>(n) >> 4;
-    return (h * 0x9E3779B97F4A7C15ull >> 20) & (keys_.size() - 1);
+    return (h * 0x9E3779B97F4A7C15ull >> 20) & (slots_.size() - 1);
+  }
+  NodeTask& found(Node* n, uint32_t v) {
+    n->task_hint_.store(uint64_t(pass_) << 32 | v, std::memory_order_relaxed);
+    return tasks_[v];
+  }
+  NodeTask& probe(Node* n, bool* fresh) {
+    if (2 * (tasks_.size() + 1) > slots_.size()) rehash(slots_.empty() ? 1024 : 2 * slots_.size());
+    size_t i = index(n);
+    for (;; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i].key == n) {
+        if (fresh) *fresh = false;
+        return found(n, slots_[i].val);
+      }
+      if (slots_[i].key == nullptr) break;
+    }
+    const auto v = static_cast<uint32_t>(tasks_.size());
+    slots_[i] = {n, v};
+    used_.push_back(i);
+    tasks_.emplace_back();
+    tasks_.back().node = n;
+    if (fresh) *fresh = true;
+    return found(n, v);
   }
   void rehash(size_t cap) {
-    std::vector<Node*> old_keys(cap, nullptr);
-    old_keys.swap(keys_);
-    std::vector<uint32_t> old_vals(cap, 0);
-    old_vals.swap(vals_);
+    std::vector<Slot> old(cap);
+    old.swap(slots_);
     used_.clear();
-    for (size_t j = 0; j < old_keys.size(); ++j) {
-      if (old_keys[j] == nullptr) continue;
-      size_t i = index(old_keys[j]);
-      while (keys_[i] != nullptr) i = (i + 1) & (keys_.size() - 1);
-      keys_[i] = old_keys[j];
-      vals_[i] = old_vals[j];
+    for (const Slot& s : old) {
+      if (s.key == nullptr) continue;
+      size_t i = index(s.key);
+      while (slots_[i].key != nullptr) i = (i + 1) & (slots_.size() - 1);
+      slots_[i] = s;
       used_.push_back(i);
     }
   }
-  std::vector<Node*> keys_;
-  std::vector<uint32_t> vals_;
+  std::vector<Slot> slots_;
   std::vector<size_t> used_;
   // A reference from get() stays valid until the next insertion; all insertions happen in the
   // dependency walk, before any reference is kept.
   std::vector<NodeTask> tasks_;
+  uint32_t pass_ = 0;
 };
 
 // The table of the current nesting level on this thread; released (cleared) on scope exit.
@@ -98,6 +129,7 @@ class TableLease {
   TableLease() {
     if (t_tables.size() <= t_depth) t_tables.push_back(std::make_unique<TaskTable>());
     table_ = t_tables[t_depth++].get();
+    table_->begin();
   }
   ~TableLease() {
     table_->clear();
@@ -234,13 +266,16 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
     for (size_t k = 0; k < grads.size(); ++k) {
       if (!grads[k]) grads[k] = full(node->output_meta_[k].shape, 0.0, node->output_meta_[k].dtype);
     }
-    for (auto& [nr, hook] : node->pre_hooks_) {
-      Tensor r = hook(grads[nr]);
-      if (r) grads[nr] = r;
-    }
-    for (auto& [nr, weak] : node->retained_) {
-      if (auto t = weak.lock()) {
-        t->grad_ = t->grad_ ? add(t->grad_, grads[nr]) : (create_graph ? grads[nr] : clone(grads[nr]));
+    if (node->extras_) {
+      for (auto& [nr, hook] : node->extras_->pre_hooks) {
+        Tensor r = hook(grads[nr]);
+        if (r) grads[nr] = r;
+      }
+      for (auto& [nr, weak] : node->extras_->retained) {
+        if (auto t = weak.lock()) {
+          t->grad_ = t->grad_ ? add(t->grad_, grads[nr])
+                              : (create_graph ? grads[nr] : clone(grads[nr]));
+        }
       }
     }
 

@@ -2,6 +2,7 @@
 // (the leaf sink) and FnNode (a node whose rule is a lambda written with differentiable ops).
 // The engine that runs nodes is in engine.cpp.
 #pragma once
+#include <atomic>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -63,12 +64,11 @@ class Node : public std::enable_shared_from_this<Node> {
   SmallVec<Edge, 2> next_edges_;
   SmallVec<TensorMeta, 2> input_meta_;
   SmallVec<TensorMeta, 1> output_meta_;
-  // Hooks on the gradient of output `first` (Tensor.register_hook on a non-leaf), and outputs
-  // whose gradient is kept in .grad (retain_grad).
-  std::vector<std::pair<uint32_t, Hook>> pre_hooks_;
-  std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained_;
   uint64_t seq_nr_;
   bool released_ = false;
+  // Where this node's task is in the backward pass that last looked it up (engine.cpp, Note
+  // [Task table]): pass id << 32 | index. Only a hint.
+  std::atomic<uint64_t> task_hint_{0};
   // The first forward output, weakly (fastgrad.viz labels edges with its value).
   std::weak_ptr<TensorImpl> output0_;
   // What only some nodes need, allocated on first use so that a node stays small.
@@ -76,6 +76,10 @@ class Node : public std::enable_shared_from_this<Node> {
     std::string creation_trace;  // where the forward op was called (anomaly mode only)
     std::vector<std::weak_ptr<TensorImpl>> more_outputs;  // outputs 1.., weakly
     std::vector<Tensor> kept_outputs;  // detached aliases (KeepOutputsMode only: no cycle)
+    // Hooks on the gradient of output `first` (Tensor.register_hook on a non-leaf), and outputs
+    // whose gradient is kept in .grad (retain_grad).
+    std::vector<std::pair<uint32_t, Hook>> pre_hooks;
+    std::vector<std::pair<uint32_t, std::weak_ptr<TensorImpl>>> retained;
   };
   std::unique_ptr<Extras> extras_;
   Extras& extras() {
@@ -106,17 +110,29 @@ class FnNode;
 using Rule = std::vector<Tensor> (*)(FnNode&, const std::vector<Tensor>&);
 
 // A node whose backward is a plain function of (node, output grads). Scalar parameters the rule
-// needs live in ints_/floats_ (set by the op), tensors in saved_.
+// needs live in ints()/floats()/shape() (set by the op), tensors in saved_.
 class FnNode : public Node {
  public:
   FnNode(const char* name, Rule rule) : name_(name), rule_(rule) {}
   std::vector<Tensor> apply(std::vector<Tensor>& grads) override { return rule_(*this, grads); }
   std::string name() const override { return name_; }
-  std::vector<int64_t> ints_;
-  std::vector<double> floats_;
-  Shape shape_;
+  // Out of line: most ops (every elementwise one) need none of them, and a graph of 10^6 nodes
+  // pays for every byte a node has.
+  std::vector<int64_t>& ints() { return params().ints; }
+  std::vector<double>& floats() { return params().floats; }
+  Shape& shape() { return params().shape; }
 
  private:
+  struct Params {
+    std::vector<int64_t> ints;
+    std::vector<double> floats;
+    Shape shape;
+  };
+  Params& params() {
+    if (!params_) params_ = std::make_unique<Params>();
+    return *params_;
+  }
+  std::unique_ptr<Params> params_;
   const char* name_;
   Rule rule_;
 };

@@ -174,12 +174,12 @@ Grads where_rule(FnNode& n, const Grads& g) {
           n.needs_input_grad(2) ? where(c, zero, g[0]) : nullptr};
 }
 Grads clamp_rule(FnNode& n, const Grads& g) {
-  // floats_ = {has_lo, lo, has_hi, hi}; the gradient passes where lo <= x <= hi.
+  // floats() = {has_lo, lo, has_hi, hi}; the gradient passes where lo <= x <= hi.
   Tensor x = n.saved(0);
   Tensor zero = scalar_like(0.0, g[0]);
   Tensor r = g[0];
-  if (n.floats_[0] != 0.0) r = where(lt(x, scalar_like(n.floats_[1], x)), zero, r);
-  if (n.floats_[2] != 0.0) r = where(gt(x, scalar_like(n.floats_[3], x)), zero, r);
+  if (n.floats()[0] != 0.0) r = where(lt(x, scalar_like(n.floats()[1], x)), zero, r);
+  if (n.floats()[2] != 0.0) r = where(gt(x, scalar_like(n.floats()[3], x)), zero, r);
   return {r};
 }
 Grads to_dtype_rule(FnNode& n, const Grads& g) {
@@ -452,7 +452,7 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
                       }));
   if (auto n = make_fn_node("ClampBackward", clamp_rule, {x}, {out})) {
     n->save(x);
-    n->floats_ = {has_lo ? 1.0 : 0.0, l, has_hi ? 1.0 : 0.0, h};
+    n->floats() = {has_lo ? 1.0 : 0.0, l, has_hi ? 1.0 : 0.0, h};
   }
   return out;
 }

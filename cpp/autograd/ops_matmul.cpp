@@ -34,17 +34,17 @@ bool column_major(const Tensor& x) {
 // A gradient is made in its input's layout: for a column-major input (x @ W.T) dB is computed as
 // (g^T @ A)^T, so the gradient reaching W through the transpose is contiguous and the optimizer
 // reads it without a copy. saved(0) = a (kept only if b needs a gradient), saved(1) = b (only if
-// a needs one); ints_ = {a column-major, b column-major}.
+// a needs one); ints() = {a column-major, b column-major}.
 Grads matmul_rule(FnNode& n, const Grads& g) {
   Tensor da, db;
   if (n.needs_input_grad(0)) {
     const Tensor& b = n.saved(1);
-    da = n.ints_[0] ? transpose_last(matmul(b, transpose_last(g[0])))
+    da = n.ints()[0] ? transpose_last(matmul(b, transpose_last(g[0])))
                                  : matmul(g[0], transpose_last(b));
   }
   if (n.needs_input_grad(1)) {
     const Tensor& a = n.saved(0);
-    db = n.ints_[1] ? transpose_last(matmul(transpose_last(g[0]), a))
+    db = n.ints()[1] ? transpose_last(matmul(transpose_last(g[0]), a))
                                  : matmul(transpose_last(a), g[0]);
   }
   return {da, db};
@@ -152,7 +152,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (auto n = make_fn_node("MatmulBackward", matmul_rule, {a, b}, {out})) {
     n->save(n->needs_input_grad(1) ? a : nullptr);
     n->save(n->needs_input_grad(0) ? b : nullptr);
-    n->ints_ = {column_major(a), column_major(b)};
+    n->ints() = {column_major(a), column_major(b)};
   }
   return out;
 }

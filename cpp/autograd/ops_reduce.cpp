@@ -155,33 +155,33 @@ void reduce_into(Reduce op, const Tensor& x, const std::vector<bool>& mask, cons
   }
 }
 
-// Rules. shape_ is the output's keepdim shape, ints_ the reduced dims, as the forward set them.
+// Rules. shape() is the output's keepdim shape, ints() the reduced dims, as the forward set them.
 Tensor to_keepdim(const Tensor& t, const Shape& keep) {
   return t->shape() == keep ? t : reshape(t, keep);
 }
 
 Grads sum_rule(FnNode& n, const Grads& g) {
   const Shape& in = n.input_meta_[0].shape;
-  Tensor gk = to_keepdim(g[0], n.shape_);
+  Tensor gk = to_keepdim(g[0], n.shape());
   return {gk->shape() == in ? gk : expand(gk, in)};
 }
 
 // amax / amin: the gradient is shared evenly by the elements equal to the result.
 Grads extreme_rule(FnNode& n, const Grads& g) {
   Tensor x = detach(n.saved(0));
-  Tensor y = to_keepdim(detach(n.saved(1)), n.shape_);
+  Tensor y = to_keepdim(detach(n.saved(1)), n.shape());
   Tensor mask = to_dtype(eq(x, y), g[0]->dtype());
-  return {div(mul(to_keepdim(g[0], n.shape_), mask), sum(mask, n.ints_, true))};
+  return {div(mul(to_keepdim(g[0], n.shape()), mask), sum(mask, n.ints(), true))};
 }
 
 Grads softmax_rule(FnNode& n, const Grads& g) {
   Tensor y = n.saved(0);
-  return {mul(y, sub(g[0], sum(mul(g[0], y), n.ints_, true)))};
+  return {mul(y, sub(g[0], sum(mul(g[0], y), n.ints(), true)))};
 }
 
 Grads log_softmax_rule(FnNode& n, const Grads& g) {
   Tensor y = n.saved(0);
-  return {sub(g[0], mul(exp(y), sum(g[0], n.ints_, true)))};
+  return {sub(g[0], mul(exp(y), sum(g[0], n.ints(), true)))};
 }
 
 Tensor extreme(const char* name, const char* node, Reduce op, const Tensor& x,
@@ -197,8 +197,8 @@ Tensor extreme(const char* name, const char* node, Reduce op, const Tensor& x,
   if (auto n = make_fn_node(node, extreme_rule, {x}, {out})) {
     n->save(x);
     n->save(out, true);
-    n->ints_ = mask_dims(mask);
-    n->shape_ = reduced_shape(x->shape(), mask, true);
+    n->ints() = mask_dims(mask);
+    n->shape() = reduced_shape(x->shape(), mask, true);
   }
   return out;
 }
@@ -256,7 +256,7 @@ Tensor softmax_impl(const char* name, const char* node, Rule rule, bool log_spac
   }
   if (auto n = make_fn_node(node, rule, {x}, {out})) {
     n->save(out, true);
-    n->ints_ = {d};
+    n->ints() = {d};
   }
   return out;
 }
@@ -276,7 +276,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     });
   }
   if (auto n = make_fn_node("SumBackward", sum_rule, {x}, {out})) {
-    n->shape_ = reduced_shape(x->shape(), mask, true);
+    n->shape() = reduced_shape(x->shape(), mask, true);
   }
   return out;
 }

@@ -117,24 +117,24 @@ Shape infer_shape(const Tensor& x, const Shape& spec) {
 
 // Rules: grads[0] is the gradient of the output; input shapes come from the node's metadata.
 Grads reshape_rule(FnNode& n, const Grads& g) { return {reshape(g[0], n.input_meta_[0].shape)}; }
-Grads permute_rule(FnNode& n, const Grads& g) { return {permute(g[0], n.ints_)}; }
+Grads permute_rule(FnNode& n, const Grads& g) { return {permute(g[0], n.ints())}; }
 Grads expand_rule(FnNode& n, const Grads& g) { return {sum_to(g[0], n.input_meta_[0].shape)}; }
-// ints_ = {dim, start, stop, step}, already normalised.
+// ints() = {dim, start, stop, step}, already normalised.
 Grads slice_rule(FnNode& n, const Grads& g) {
-  const auto& a = n.ints_;
+  const auto& a = n.ints();
   return {slice_backward(g[0], n.input_meta_[0].shape, a[0], a[1], a[2], a[3])};
 }
 Grads slice_backward_rule(FnNode& n, const Grads& g) {
-  const auto& a = n.ints_;
+  const auto& a = n.ints();
   return {slice(g[0], a[0], a[1], a[2], a[3])};
 }
-// ints_ = {dim, size of input 0 along dim, size of input 1, ...}.
+// ints() = {dim, size of input 0 along dim, size of input 1, ...}.
 Grads cat_rule(FnNode& n, const Grads& g) {
-  const int64_t dim = n.ints_[0];
-  Grads out(n.ints_.size() - 1);
+  const int64_t dim = n.ints()[0];
+  Grads out(n.ints().size() - 1);
   int64_t start = 0;
   for (size_t i = 0; i < out.size(); ++i) {
-    const int64_t size = n.ints_[i + 1];
+    const int64_t size = n.ints()[i + 1];
     if (n.needs_input_grad(i)) out[i] = slice(g[0], dim, start, start + size, 1);
     start += size;
   }
@@ -180,7 +180,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   }
   Tensor out = make_view(x, std::move(shape), std::move(strides), x->offset());
   mark_viewed(x);
-  if (auto n = make_fn_node("PermuteBackward", permute_rule, {x}, {out})) n->ints_ = inverse;
+  if (auto n = make_fn_node("PermuteBackward", permute_rule, {x}, {out})) n->ints() = inverse;
   return out;
 }
 
@@ -218,7 +218,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, int64_t 
   Tensor out = slice_view(x, dim, r, step);
   mark_viewed(x);
   if (auto n = make_fn_node("SliceBackward", slice_rule, {x}, {out})) {
-    n->ints_ = {dim, r.start, r.stop, step};
+    n->ints() = {dim, r.start, r.stop, step};
   }
   return out;
 }
@@ -238,7 +238,7 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t 
   Tensor view = slice_view(out, dim, r, step);
   copy_into(view, g);
   if (auto n = make_fn_node("SliceBackwardBackward", slice_backward_rule, {g}, {out})) {
-    n->ints_ = {dim, r.start, r.stop, step};
+    n->ints() = {dim, r.start, r.stop, step};
   }
   return out;
 }
@@ -269,7 +269,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     copy_into(slice_view(out, dim, r, 1), xs[i]);
     start = r.stop;
   }
-  if (auto n = make_fn_node("CatBackward", cat_rule, xs, {out})) n->ints_ = std::move(ints);
+  if (auto n = make_fn_node("CatBackward", cat_rule, xs, {out})) n->ints() = std::move(ints);
   return out;
 }
 

@@ -126,7 +126,7 @@ PyObject* retain_grad(PyObject* self, PyObject*) {
     FG_RUNTIME_CHECK(t->requires_grad_, "retain_grad: the tensor does not require grad");
     if (!t->is_leaf() && !t->retains_grad_) {
       t->retains_grad_ = true;
-      t->grad_fn_->retained_.emplace_back(t->output_nr_, t);
+      t->grad_fn_->extras().retained.emplace_back(t->output_nr_, t);
     }
     Py_RETURN_NONE;
   });
@@ -140,7 +140,7 @@ PyObject* register_hook(PyObject* self, PyObject* fn) {
     FG_TYPE_CHECK(PyCallable_Check(fn), "register_hook: expected a callable");
     auto hook = make_hook(py::reinterpret_borrow<py::function>(fn));
     if (t->is_leaf()) t->hooks_.push_back(std::move(hook));
-    else t->grad_fn_->pre_hooks_.emplace_back(t->output_nr_, std::move(hook));
+    else t->grad_fn_->extras().pre_hooks.emplace_back(t->output_nr_, std::move(hook));
     Py_RETURN_NONE;
   });
 }

@@ -208,7 +208,7 @@ PYBIND11_MODULE(_core, m) {
       .def("register_prehook", [](Node& n, uint32_t nr, py::function fn) {
         FG_CHECK(nr < n.num_outputs(), "register_prehook: ", n.name(), " has ", n.num_outputs(),
                  " outputs, not ", nr + 1);
-        n.pre_hooks_.emplace_back(nr, bindings::make_hook(std::move(fn)));
+        n.extras().pre_hooks.emplace_back(nr, bindings::make_hook(std::move(fn)));
       }, "fn(grad of output nr) -> None or a replacement, before the node runs")
       .def_property_readonly("variable", [](const Node& n) -> Tensor {
         auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
