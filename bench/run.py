@@ -10,6 +10,7 @@ matplotlib is installed, bench/results/results.png.
     python bench/run.py                  # 1 and 2 threads, everything
     python bench/run.py --quick          # fewer sizes and repeats
     python bench/run.py --threads 1 --only gemm mlp
+    python bench/run.py --busy --only gemm mlp relu   # with a CPU-bound process beside it
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="fewer sizes and repeats")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     p.add_argument("--only", nargs="+", choices=GROUPS, default=list(GROUPS))
+    p.add_argument("--busy", action="store_true",
+                   help="run a CPU-bound process beside the benchmarks (a busy second core)")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -111,9 +114,20 @@ def chart(results: list[dict[str, Any]], path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     results: list[dict[str, Any]] = []
-    for t in args.threads:
-        print(f"# running {t}-thread benchmarks ...", file=sys.stderr, flush=True)
-        results += run_worker(t, args)
+    # --busy: another process keeps one core busy the whole time (as a second training job, a
+    # browser or a compile would), so a 2-thread run shares a core with it.
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    try:
+        for t in args.threads:
+            print(f"# running {t}-thread benchmarks ...", file=sys.stderr, flush=True)
+            for rec in run_worker(t, args):
+                if hog is not None:
+                    rec["threads"] = f"{t}, 1 core busy"
+                results.append(rec)
+    finally:
+        if hog is not None:
+            hog.kill()
+            hog.wait()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     print(table(results))
