@@ -277,8 +277,8 @@ std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vec
 }
 
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule,
-                                     std::initializer_list<Tensor> inputs,
-                                     std::initializer_list<Tensor> outputs) {
+                                     std::initializer_list<TensorRef> inputs,
+                                     std::initializer_list<TensorRef> outputs) {
   return make_fn_node_of(name, rule, inputs, outputs);
 }
 

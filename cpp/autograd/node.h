@@ -153,9 +153,21 @@ void rebase_history(const Tensor& dst, const Tensor& src);
 // Convenience for ops: returns a FnNode wired to inputs/outputs when grad is needed, else null.
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule, const std::vector<Tensor>& inputs,
                                      const std::vector<Tensor>& outputs);
-// The same for braced lists, make_fn_node("MulBackward", mul_rule, {a, b}, {out}): no vectors.
+// A braced-list element that refers to a Tensor instead of copying it: a copy of a shared_ptr is
+// an atomic increment and, when the list dies, an atomic decrement, about 20 cycles each.
+// (A temporary bound here lives until the end of the call that receives the list.)
+class TensorRef {
+ public:
+  TensorRef(const Tensor& t) : t_(&t) {}  // NOLINT: implicit, for braced lists
+  operator const Tensor&() const { return *t_; }  // NOLINT
+ private:
+  const Tensor* t_;
+};
+
+// The same for braced lists, make_fn_node("MulBackward", mul_rule, {a, b}, {out}): no vectors,
+// no reference counting.
 std::shared_ptr<FnNode> make_fn_node(const char* name, Rule rule,
-                                     std::initializer_list<Tensor> inputs,
-                                     std::initializer_list<Tensor> outputs);
+                                     std::initializer_list<TensorRef> inputs,
+                                     std::initializer_list<TensorRef> outputs);
 
 }  // namespace fastgrad
