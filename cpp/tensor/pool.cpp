@@ -6,6 +6,7 @@
 // pool is bypassed so that a use after free stays detectable.
 #include "tensor/pool.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <new>
 
