@@ -7,6 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "tensor/pool.h"
+#include "tensor/tls.h"
 
 namespace fastgrad {
 
@@ -50,14 +51,8 @@ struct Pending {
   bool draining = false;
 };
 thread_local Pending t_pending;
-// The address once per destructor: GCC would recompute a thread-local's address (a call to
-// __tls_get_addr in -fPIC code) after every call in the loops below rather than keep it in a
-// register; the empty asm hides where the pointer came from.
-inline Pending& pending() {
-  Pending* p = &t_pending;
-  asm("" : "+r"(p));
-  return *p;
-}
+// The address once per destructor, not after every call in the loops below (tensor/tls.h).
+inline Pending& pending() { return *tls_address(t_pending); }
 
 void steal(Pending& p, std::shared_ptr<Node>& fn) {
   if (fn && fn.use_count() == 1) p.nodes.push_back(std::move(fn));

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "tensor/tls.h"
+
 namespace fastgrad {
 namespace pool {
 namespace {
@@ -36,14 +38,7 @@ struct Lists {
 };
 thread_local Lists t_lists;
 
-// This thread's lists. The empty asm hides where the pointer came from, so the compiler keeps
-// it in a register instead of computing it again (a call to __tls_get_addr in -fPIC code) after
-// every call in the caller.
-inline Lists* lists() {
-  Lists* l = &t_lists;
-  asm("" : "+r"(l));
-  return l;
-}
+inline Lists* lists() { return tls_address(t_lists); }
 
 struct ListsOwner {
   ~ListsOwner() {
