@@ -165,7 +165,7 @@ bool all_finite(const Tensor& t) {
 
 // Anomaly mode: the first node whose backward returns NaN/inf names itself and the forward call
 // that created it.
-void check_anomaly(const Node& node, const std::vector<Tensor>& outs) {
+void check_anomaly(const Node& node, const GradList& outs) {
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!outs[i] || all_finite(outs[i])) continue;
     const std::string& trace = node.creation_trace();
@@ -290,7 +290,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
       if (!skip && dynamic_cast<AccumulateGrad*>(node)) skip = true;
     }
 
-    std::vector<Tensor> outs;
+    GradList outs;
     if (!skip) {
       FG_RUNTIME_CHECK(!node->released_,
                        "Trying to backward through the graph a second time (or to read saved "
@@ -307,7 +307,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
       const Edge& e = node->next_edges_[i];
       if (!e.fn) continue;
       NodeTask& t = tasks.get(e.fn.get());
-      Tensor g = i < outs.size() ? outs[i] : nullptr;
+      Tensor g = i < outs.size() ? std::move(outs[i]) : nullptr;
       if (g) {
         const TensorMeta& m = node->input_meta_[i];
         if (g->shape() != m.shape) g = sum_to(g, m.shape);

@@ -139,7 +139,7 @@ AccumulateGrad::AccumulateGrad(Tensor v) : variable(std::move(v)) {
   output_meta_.push_back({variable->shape(), variable->dtype()});
 }
 
-std::vector<Tensor> AccumulateGrad::apply(std::vector<Tensor>& grads) {
+GradList AccumulateGrad::apply(std::vector<Tensor>& grads) {
   Tensor g = grads[0];
   for (auto& h : variable->hooks_) {
     Tensor r = h(g);

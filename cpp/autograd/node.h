@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,25 @@ struct SavedTensor {
   int64_t saved_version = 0;
 };
 
+// What a backward function returns: one gradient per forward input, null for "no gradient".
+// Two are kept inline. Built from a braced list by moving its elements, so `return {ga, gb};`
+// costs no allocation and no reference-count traffic (a std::vector copies an initializer list:
+// a malloc per node and two atomic updates per gradient).
+class GradList : public SmallVec<Tensor, 2> {
+ public:
+  GradList() = default;
+  explicit GradList(size_t n) {
+    reserve(n);
+    for (size_t i = 0; i < n; ++i) emplace_back();
+  }
+  template <class... A, class = std::enable_if_t<
+                            (sizeof...(A) > 0) && (std::is_constructible<Tensor, A&&>::value && ...)>>
+  GradList(A&&... grads) {  // NOLINT: implicit, for `return {ga, gb};`
+    reserve(sizeof...(A));
+    (emplace_back(std::forward<A>(grads)), ...);
+  }
+};
+
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node();
@@ -46,7 +66,7 @@ class Node : public std::enable_shared_from_this<Node> {
   // grads[i] is the gradient of forward output i (never null: the engine fills zeros).
   // Returns one gradient per forward input, in the output's broadcast shape or the input's shape
   // (the engine reduces with sum_to); nullptr means "no gradient".
-  virtual std::vector<Tensor> apply(std::vector<Tensor>& grads) = 0;
+  virtual GradList apply(std::vector<Tensor>& grads) = 0;
   virtual std::string name() const = 0;
   virtual void release_saved();
 
@@ -98,7 +118,7 @@ class Node : public std::enable_shared_from_this<Node> {
 class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(Tensor variable);
-  std::vector<Tensor> apply(std::vector<Tensor>& grads) override;
+  GradList apply(std::vector<Tensor>& grads) override;
   std::string name() const override { return "AccumulateGrad"; }
   // A leaf's accumulator is shared by every graph that uses the leaf: backward through one graph
   // must not mark it released for the others.
@@ -107,14 +127,14 @@ class AccumulateGrad : public Node {
 };
 
 class FnNode;
-using Rule = std::vector<Tensor> (*)(FnNode&, const std::vector<Tensor>&);
+using Rule = GradList (*)(FnNode&, const std::vector<Tensor>&);
 
 // A node whose backward is a plain function of (node, output grads). Scalar parameters the rule
 // needs live in ints()/floats()/shape() (set by the op), tensors in saved_.
 class FnNode : public Node {
  public:
   FnNode(const char* name, Rule rule) : name_(name), rule_(rule) {}
-  std::vector<Tensor> apply(std::vector<Tensor>& grads) override { return rule_(*this, grads); }
+  GradList apply(std::vector<Tensor>& grads) override { return rule_(*this, grads); }
   std::string name() const override { return name_; }
   // Out of line: most ops (every elementwise one) need none of them, and a graph of 10^6 nodes
   // pays for every byte a node has.

@@ -91,24 +91,24 @@ Tensor zeros_of(const Tensor& like) { return full(like->shape(), 0.0, like->dtyp
 Tensor scalar_like(double v, const Tensor& like) { return scalar_tensor(v, like->dtype()); }
 
 // Rules: one function per op, named <op>_rule; grads[0] is the output gradient.
-Grads neg_rule(FnNode& n, const Grads& g) { return {neg(g[0])}; }
-Grads exp_rule(FnNode& n, const Grads& g) { return {mul(g[0], n.saved(0))}; }
-Grads log_rule(FnNode& n, const Grads& g) { return {div(g[0], n.saved(0))}; }
-Grads sqrt_rule(FnNode& n, const Grads& g) {
+GradList neg_rule(FnNode& n, const Grads& g) { return {neg(g[0])}; }
+GradList exp_rule(FnNode& n, const Grads& g) { return {mul(g[0], n.saved(0))}; }
+GradList log_rule(FnNode& n, const Grads& g) { return {div(g[0], n.saved(0))}; }
+GradList sqrt_rule(FnNode& n, const Grads& g) {
   Tensor y = n.saved(0);
   return {div(g[0], mul(y, scalar_like(2.0, y)))};
 }
-Grads abs_rule(FnNode& n, const Grads& g) { return {mul(g[0], sign(n.saved(0)))}; }
-Grads sin_rule(FnNode& n, const Grads& g) { return {mul(g[0], cos(n.saved(0)))}; }
-Grads cos_rule(FnNode& n, const Grads& g) { return {neg(mul(g[0], sin(n.saved(0))))}; }
-Grads tanh_rule(FnNode& n, const Grads& g) { return {tanh_backward(g[0], n.saved(0))}; }
-Grads sigmoid_rule(FnNode& n, const Grads& g) { return {sigmoid_backward(g[0], n.saved(0))}; }
-Grads relu_rule(FnNode& n, const Grads& g) { return {relu_backward(g[0], n.saved(0))}; }
+GradList abs_rule(FnNode& n, const Grads& g) { return {mul(g[0], sign(n.saved(0)))}; }
+GradList sin_rule(FnNode& n, const Grads& g) { return {mul(g[0], cos(n.saved(0)))}; }
+GradList cos_rule(FnNode& n, const Grads& g) { return {neg(mul(g[0], sin(n.saved(0))))}; }
+GradList tanh_rule(FnNode& n, const Grads& g) { return {tanh_backward(g[0], n.saved(0))}; }
+GradList sigmoid_rule(FnNode& n, const Grads& g) { return {sigmoid_backward(g[0], n.saved(0))}; }
+GradList relu_rule(FnNode& n, const Grads& g) { return {relu_backward(g[0], n.saved(0))}; }
 
-Grads relu_backward_rule(FnNode& n, const Grads& g) {
+GradList relu_backward_rule(FnNode& n, const Grads& g) {
   return {relu_backward(g[0], n.saved(1)), nullptr};
 }
-Grads sigmoid_backward_rule(FnNode& n, const Grads& g) {
+GradList sigmoid_backward_rule(FnNode& n, const Grads& g) {
   Tensor go = n.saved(0), y = n.saved(1);
   Tensor dg = n.needs_input_grad(0) ? sigmoid_backward(g[0], y) : nullptr;
   Tensor dy;
@@ -117,28 +117,28 @@ Grads sigmoid_backward_rule(FnNode& n, const Grads& g) {
   }
   return {dg, dy};
 }
-Grads tanh_backward_rule(FnNode& n, const Grads& g) {
+GradList tanh_backward_rule(FnNode& n, const Grads& g) {
   Tensor go = n.saved(0), y = n.saved(1);
   Tensor dg = n.needs_input_grad(0) ? tanh_backward(g[0], y) : nullptr;
   Tensor dy = n.needs_input_grad(1) ? mul(mul(g[0], go), mul(scalar_like(-2.0, y), y)) : nullptr;
   return {dg, dy};
 }
 
-Grads add_rule(FnNode& n, const Grads& g) { return {g[0], g[0]}; }
-Grads sub_rule(FnNode& n, const Grads& g) {
+GradList add_rule(FnNode& n, const Grads& g) { return {g[0], g[0]}; }
+GradList sub_rule(FnNode& n, const Grads& g) {
   return {g[0], n.needs_input_grad(1) ? neg(g[0]) : nullptr};
 }
-Grads mul_rule(FnNode& n, const Grads& g) {
+GradList mul_rule(FnNode& n, const Grads& g) {
   return {n.needs_input_grad(0) ? mul(g[0], n.saved(1)) : nullptr,
           n.needs_input_grad(1) ? mul(g[0], n.saved(0)) : nullptr};
 }
-Grads div_rule(FnNode& n, const Grads& g) {
+GradList div_rule(FnNode& n, const Grads& g) {
   Tensor a = n.saved(0), b = n.saved(1);
   Tensor da = n.needs_input_grad(0) ? div(g[0], b) : nullptr;
   Tensor db = n.needs_input_grad(1) ? neg(div(mul(g[0], a), mul(b, b))) : nullptr;
   return {da, db};
 }
-Grads pow_rule(FnNode& n, const Grads& g) {
+GradList pow_rule(FnNode& n, const Grads& g) {
   Tensor a = n.saved(0), b = n.saved(1);
   Tensor da, db;
   if (n.needs_input_grad(0)) da = mul(g[0], mul(b, pow(a, sub(b, scalar_like(1.0, b)))));
@@ -151,7 +151,7 @@ Grads pow_rule(FnNode& n, const Grads& g) {
   return {da, db};
 }
 // maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
-Grads select_rule(FnNode& n, const Grads& g, bool is_max) {
+GradList select_rule(FnNode& n, const Grads& g, bool is_max) {
   Tensor a = n.saved(0), b = n.saved(1);
   Tensor half = scalar_like(0.5, g[0]);
   Tensor zero = scalar_like(0.0, g[0]);
@@ -164,16 +164,16 @@ Grads select_rule(FnNode& n, const Grads& g, bool is_max) {
   if (n.needs_input_grad(1)) db = where(b_wins, g[0], where(tie, ghalf, zero));
   return {da, db};
 }
-Grads maximum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, true); }
-Grads minimum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, false); }
+GradList maximum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, true); }
+GradList minimum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, false); }
 
-Grads where_rule(FnNode& n, const Grads& g) {
+GradList where_rule(FnNode& n, const Grads& g) {
   Tensor c = n.saved(0);
   Tensor zero = scalar_like(0.0, g[0]);
   return {nullptr, n.needs_input_grad(1) ? where(c, g[0], zero) : nullptr,
           n.needs_input_grad(2) ? where(c, zero, g[0]) : nullptr};
 }
-Grads clamp_rule(FnNode& n, const Grads& g) {
+GradList clamp_rule(FnNode& n, const Grads& g) {
   // floats() = {has_lo, lo, has_hi, hi}; the gradient passes where lo <= x <= hi.
   Tensor x = n.saved(0);
   Tensor zero = scalar_like(0.0, g[0]);
@@ -182,10 +182,10 @@ Grads clamp_rule(FnNode& n, const Grads& g) {
   if (n.floats()[2] != 0.0) r = where(gt(x, scalar_like(n.floats()[3], x)), zero, r);
   return {r};
 }
-Grads to_dtype_rule(FnNode& n, const Grads& g) {
+GradList to_dtype_rule(FnNode& n, const Grads& g) {
   return {to_dtype(g[0], n.input_meta_[0].dtype)};
 }
-Grads identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
+GradList identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
 
 }  // namespace
 
@@ -211,7 +211,7 @@ FG_FLOAT_UNARY(tanh, "TanhBackward", std::tanh(v), true)
 // that saves its output, as the other unary ops do.
 namespace {
 Tensor relu_mask_apply(const Tensor& g, const Tensor& bits);
-Grads relu_mask_rule(FnNode& n, const Grads& g) { return {relu_mask_apply(g[0], n.saved(0))}; }
+GradList relu_mask_rule(FnNode& n, const Grads& g) { return {relu_mask_apply(g[0], n.saved(0))}; }
 
 // body(i0, len) over [0, n) in blocks of kBlock elements (a multiple of 8, so every block starts
 // on a mask byte), on several threads for large n.

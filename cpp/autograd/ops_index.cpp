@@ -28,10 +28,10 @@ Tensor checked_positions(const char* op, const Tensor& pos, int64_t n) {
 }
 
 // Rules: saved(0) is pos; the positions' own gradient is always None.
-Grads take_rule(FnNode& n, const Grads& g) {
+GradList take_rule(FnNode& n, const Grads& g) {
   return {put_add(g[0], n.saved(0), n.input_meta_[0].shape), nullptr};
 }
-Grads put_add_rule(FnNode& n, const Grads& g) { return {take(g[0], n.saved(0)), nullptr}; }
+GradList put_add_rule(FnNode& n, const Grads& g) { return {take(g[0], n.saved(0)), nullptr}; }
 
 }  // namespace
 

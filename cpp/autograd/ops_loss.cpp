@@ -94,7 +94,7 @@ Tensor target_positions(const Tensor& t, int64_t C) {
 
 // Inputs (g, x, lse, t); gout (M, C). With P = softmax(x) and u = gout * g[:, None]:
 // d g = sum(gout * P, 1) - gout[i, t_i];  d x = P * (u - sum(u * P, 1)).
-Grads xent_backward_rule(FnNode& n, const Grads& gout) {
+GradList xent_backward_rule(FnNode& n, const Grads& gout) {
   Tensor g = n.saved(0), x = n.saved(1), t = n.saved(2);
   const int64_t M = x->shape()[0], C = x->shape()[1];
   Tensor p = softmax(x, 1);
@@ -111,7 +111,7 @@ Grads xent_backward_rule(FnNode& n, const Grads& gout) {
 }
 
 // Inputs (x, t); saved x, t, lse.
-Grads xent_rule(FnNode& n, const Grads& g) {
+GradList xent_rule(FnNode& n, const Grads& g) {
   return {cross_entropy_rows_backward(g[0], n.saved(0), n.saved(2), n.saved(1)), nullptr};
 }
 

@@ -35,7 +35,7 @@ bool column_major(const Tensor& x) {
 // (g^T @ A)^T, so the gradient reaching W through the transpose is contiguous and the optimizer
 // reads it without a copy. saved(0) = a (kept only if b needs a gradient), saved(1) = b (only if
 // a needs one); ints() = {a column-major, b column-major}.
-Grads matmul_rule(FnNode& n, const Grads& g) {
+GradList matmul_rule(FnNode& n, const Grads& g) {
   Tensor da, db;
   if (n.needs_input_grad(0)) {
     const Tensor& b = n.saved(1);

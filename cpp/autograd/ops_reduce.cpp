@@ -160,26 +160,26 @@ Tensor to_keepdim(const Tensor& t, const Shape& keep) {
   return t->shape() == keep ? t : reshape(t, keep);
 }
 
-Grads sum_rule(FnNode& n, const Grads& g) {
+GradList sum_rule(FnNode& n, const Grads& g) {
   const Shape& in = n.input_meta_[0].shape;
   Tensor gk = to_keepdim(g[0], n.shape());
   return {gk->shape() == in ? gk : expand(gk, in)};
 }
 
 // amax / amin: the gradient is shared evenly by the elements equal to the result.
-Grads extreme_rule(FnNode& n, const Grads& g) {
+GradList extreme_rule(FnNode& n, const Grads& g) {
   Tensor x = detach(n.saved(0));
   Tensor y = to_keepdim(detach(n.saved(1)), n.shape());
   Tensor mask = to_dtype(eq(x, y), g[0]->dtype());
   return {div(mul(to_keepdim(g[0], n.shape()), mask), sum(mask, n.ints(), true))};
 }
 
-Grads softmax_rule(FnNode& n, const Grads& g) {
+GradList softmax_rule(FnNode& n, const Grads& g) {
   Tensor y = n.saved(0);
   return {mul(y, sub(g[0], sum(mul(g[0], y), n.ints(), true)))};
 }
 
-Grads log_softmax_rule(FnNode& n, const Grads& g) {
+GradList log_softmax_rule(FnNode& n, const Grads& g) {
   Tensor y = n.saved(0);
   return {sub(g[0], mul(exp(y), sum(g[0], n.ints(), true)))};
 }

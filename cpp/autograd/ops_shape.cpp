@@ -116,22 +116,22 @@ Shape infer_shape(const Tensor& x, const Shape& spec) {
 }
 
 // Rules: grads[0] is the gradient of the output; input shapes come from the node's metadata.
-Grads reshape_rule(FnNode& n, const Grads& g) { return {reshape(g[0], n.input_meta_[0].shape)}; }
-Grads permute_rule(FnNode& n, const Grads& g) { return {permute(g[0], n.ints())}; }
-Grads expand_rule(FnNode& n, const Grads& g) { return {sum_to(g[0], n.input_meta_[0].shape)}; }
+GradList reshape_rule(FnNode& n, const Grads& g) { return {reshape(g[0], n.input_meta_[0].shape)}; }
+GradList permute_rule(FnNode& n, const Grads& g) { return {permute(g[0], n.ints())}; }
+GradList expand_rule(FnNode& n, const Grads& g) { return {sum_to(g[0], n.input_meta_[0].shape)}; }
 // ints() = {dim, start, stop, step}, already normalised.
-Grads slice_rule(FnNode& n, const Grads& g) {
+GradList slice_rule(FnNode& n, const Grads& g) {
   const auto& a = n.ints();
   return {slice_backward(g[0], n.input_meta_[0].shape, a[0], a[1], a[2], a[3])};
 }
-Grads slice_backward_rule(FnNode& n, const Grads& g) {
+GradList slice_backward_rule(FnNode& n, const Grads& g) {
   const auto& a = n.ints();
   return {slice(g[0], a[0], a[1], a[2], a[3])};
 }
 // ints() = {dim, size of input 0 along dim, size of input 1, ...}.
-Grads cat_rule(FnNode& n, const Grads& g) {
+GradList cat_rule(FnNode& n, const Grads& g) {
   const int64_t dim = n.ints()[0];
-  Grads out(n.ints().size() - 1);
+  GradList out(n.ints().size() - 1);
   int64_t start = 0;
   for (size_t i = 0; i < out.size(); ++i) {
     const int64_t size = n.ints()[i + 1];

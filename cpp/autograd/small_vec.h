@@ -1,8 +1,8 @@
 // SmallVec<T, N>: a vector that keeps its first N elements inside the object and moves to the
 // heap only beyond. A graph node's edges, input and output metadata and saved tensors are one
 // or two elements for nearly every op; as std::vectors they were four of a tiny op's mallocs
-// (and four frees in backward). The subset of std::vector's interface the graph code uses; not
-// copyable (nodes are not).
+// (and four frees in backward). The subset of std::vector's interface the graph code uses;
+// movable, not copyable.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -26,10 +26,16 @@ class SmallVec {
   SmallVec() = default;
   SmallVec(const SmallVec&) = delete;
   SmallVec& operator=(const SmallVec&) = delete;
-  ~SmallVec() {
-    clear();
-    if (data_ != inline_data()) ::operator delete(data_);
+  // Moving takes over heap storage, or moves the inline elements one by one; `o` ends empty.
+  SmallVec(SmallVec&& o) noexcept { take(o); }
+  SmallVec& operator=(SmallVec&& o) noexcept {
+    if (this != &o) {
+      release();
+      take(o);
+    }
+    return *this;
   }
+  ~SmallVec() { release(); }
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -60,6 +66,27 @@ class SmallVec {
 
  private:
   T* inline_data() { return reinterpret_cast<T*>(inline_); }
+  void release() {
+    clear();
+    if (data_ != inline_data()) ::operator delete(data_);
+    data_ = inline_data();
+    cap_ = N;
+  }
+  void take(SmallVec& o) {  // *this is empty with inline storage
+    if (o.data_ != o.inline_data()) {
+      data_ = o.data_;
+      cap_ = o.cap_;
+      o.data_ = o.inline_data();
+      o.cap_ = N;
+    } else {
+      for (uint32_t i = 0; i < o.size_; ++i) {
+        ::new (static_cast<void*>(data_ + i)) T(std::move(o.data_[i]));
+        o.data_[i].~T();
+      }
+    }
+    size_ = o.size_;
+    o.size_ = 0;
+  }
   void grow(size_t n) {
     T* p = static_cast<T*>(::operator new(n * sizeof(T)));
     for (size_t i = 0; i < size_; ++i) {

@@ -94,12 +94,12 @@ py::array to_numpy(const Tensor& t) {
 class PyNode : public Node {
  public:
   PyNode(std::string name, py::function fn) : name_(std::move(name)), fn_(std::make_shared<PyRef>(std::move(fn))) {}
-  std::vector<Tensor> apply(std::vector<Tensor>& grads) override {
+  GradList apply(std::vector<Tensor>& grads) override {
     py::gil_scoped_acquire gil;
     py::list args;
     for (auto& g : grads) args.append(py::cast(g));
     py::object r = fn_->obj(args);
-    std::vector<Tensor> out;
+    GradList out;
     for (auto h : r) out.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
     FG_RUNTIME_CHECK(out.size() == next_edges_.size(), "function ", name_, " returned ",
                      out.size(), " gradients but its forward had ", next_edges_.size(),
