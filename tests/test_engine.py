@@ -24,6 +24,38 @@ def test_diamond_fan_in_sums(backend: str) -> None:
     assert x.grad.item() == pytest.approx(2 + np.exp(3.0))
 
 
+def test_fan_in_sums_never_write_into_a_gradient_someone_holds(backend: str) -> None:
+    # The C++ engine sums a node's incoming gradients in place when only it holds the first one
+    # (Note [In-place fan-in]). A gradient a custom Function also keeps, one seeded by the
+    # caller, and one a second edge shares (a + a) must stay as they were.
+    kept: list[fastgrad.Tensor] = []
+
+    class Keep(fastgrad.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):  # type: ignore[no-untyped-def]
+            return x * 1.0
+
+        @staticmethod
+        def backward(ctx, g):  # type: ignore[no-untyped-def]
+            out = g * 3.0
+            kept.append(out)
+            return out
+
+    x = fastgrad.tensor([1.0, -2.0], dtype=float64, requires_grad=True)
+    h = x * 2.0  # fan-in at h: Keep's gradient arrives first, then h * h's and then (h + h)'s
+    seed = fastgrad.tensor([1.0, 10.0], dtype=float64)
+    y = (h * h) + (h + h) + Keep.apply(h)
+    y.backward(seed)
+    assert [k.tolist() for k in kept] == [[3.0, 30.0]]
+    assert seed.tolist() == [1.0, 10.0]
+    # dy/dh = 2h + 2 + 3 = [9, -3]; times the seed, times dh/dx = 2.
+    assert x.grad.tolist() == [18.0, -60.0]
+    scalar = fastgrad.tensor(0.5, requires_grad=True)
+    s = scalar * 4.0
+    (s + s + s * s).backward()
+    assert scalar.grad.item() == pytest.approx(4.0 * (2 + 2 * 2.0))
+
+
 def test_x_times_x(backend: str) -> None:
     x = fastgrad.tensor([1.5, -2.0], dtype=float64, requires_grad=True)
     (x * x).sum().backward()

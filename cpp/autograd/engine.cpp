@@ -147,9 +147,29 @@ class TableLease {
 thread_local std::vector<std::unique_ptr<TaskTable>> TableLease::t_tables;
 thread_local size_t TableLease::t_depth = 0;
 
+// Note [In-place fan-in]: a gradient that only this task holds (one reference, its own storage,
+// no history) is summed into in place instead of replaced by a new tensor: for small tensors
+// the allocation of the result is most of the cost. Same expression, slot + g, so the same bits
+// as add(). Large ones go through add(), which is threaded.
+bool sum_in_place(const Tensor& slot, const Tensor& g) {
+  constexpr int64_t kMaxElements = int64_t{1} << 14;
+  if (GradMode::is_enabled() || slot.use_count() != 1 || slot->storage().use_count() != 1 ||
+      slot->requires_grad_ || !slot->is_contiguous() || !g->is_contiguous() ||
+      slot->dtype() != g->dtype() || !is_floating(slot->dtype()) ||
+      slot->numel() > kMaxElements || slot->shape() != g->shape())
+    return false;
+  FG_DISPATCH_FLOAT(slot->dtype(), "backward", T, {
+    T* out = slot->data<T>();
+    const T* in = g->data<T>();
+    for (int64_t i = 0, n = slot->numel(); i < n; ++i) out[i] = out[i] + in[i];
+  });
+  return true;
+}
+
 void accumulate(NodeTask& task, uint32_t nr, Tensor g) {
   Tensor& slot = task.slot(nr);
-  slot = slot ? add(slot, g) : std::move(g);
+  if (!slot) slot = std::move(g);
+  else if (!sum_in_place(slot, g)) slot = add(slot, g);
 }
 
 bool all_finite(const Tensor& t) {
