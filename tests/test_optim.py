@@ -279,13 +279,14 @@ def test_update_is_independent_of_thread_count() -> None:
     prev_backend = fastgrad.get_backend()
     fastgrad.set_backend("cpp")
     rng = np.random.default_rng(0)
-    g = rng.standard_normal(300_000).astype(np.float32)  # above kParallelMin: several chunks
+    n = 1_100_000  # above kParallelMin (1 << 20): several chunks
+    g = rng.standard_normal(n).astype(np.float32)
     results = []
     prev = fastgrad.get_num_threads()
     try:
         for threads in (1, 2, 3):
             fastgrad.set_num_threads(threads)
-            p = nn.Parameter(fastgrad.ones(300_000))
+            p = nn.Parameter(fastgrad.ones(n))
             opt = optim.Adam([p], lr=0.1, weight_decay=0.1)
             for _ in range(2):
                 p.grad = fastgrad.tensor(g)

@@ -207,9 +207,10 @@ def test_graphs_built_on_one_thread_run_and_die_on_another(backend: str) -> None
     assert _live(backend) == base
 
 
-# Large enough for the parallel paths: (512, 512) @ (512, 1024) is 2^29 flops, the gemm
-# threshold, and the (512, 1024) activations pass the elementwise one (2^16 elements).
-BIG = {"d_in": 512, "hidden": 1024, "classes": 64}
+# Large enough for the parallel paths: (512, 512) @ (512, 2048) is 2^30 flops, past the gemm
+# threshold (2^29), and the (512, 2048) activations and the (2048, 512) weight reach the
+# elementwise one (kParallelMin, 2^20 elements).
+BIG = {"d_in": 512, "hidden": 2048, "classes": 64}
 
 
 def test_set_num_threads_while_training(backend: str) -> None:

@@ -21,7 +21,7 @@ using Grads = std::vector<Tensor>;
 template <class T>
 void xent_forward(int64_t M, int64_t C, const T* x, int64_t ld, const int64_t* t, T* loss,
                   T* lse) {
-  parallel_for(M, M * C >= kParallelMin, [&](int64_t i) {
+  parallel_for(M, M * C >= kParallelMinExp, [&](int64_t i) {
     thread_local std::vector<T> buf;
     if (static_cast<int64_t>(buf.size()) < C) buf.resize(static_cast<size_t>(C));
     const T* xr = x + i * ld;
@@ -42,7 +42,7 @@ void xent_forward(int64_t M, int64_t C, const T* x, int64_t ld, const int64_t* t
 template <class T>
 void xent_backward(int64_t M, int64_t C, const T* g, int64_t gs, const T* x, int64_t ld,
                    const T* lse, const int64_t* t, T* out) {
-  parallel_for(M, M * C >= kParallelMin, [&](int64_t i) {
+  parallel_for(M, M * C >= kParallelMinExp, [&](int64_t i) {
     const T* xr = x + i * ld;
     T* o = out + i * C;
     const T l = lse[i], gi = g[i * gs];

@@ -10,10 +10,17 @@
 
 namespace fastgrad {
 
-// Elements; below this, one thread. A parallel region costs a few microseconds, and when the
-// other core is busy its join can wait milliseconds: at 1 << 16 the ReLU and bias gradients of a
-// batch-128 MLP step went parallel and the step ran 30% slower on two threads than on one.
-constexpr int64_t kParallelMin = 1 << 18;
+// Elements; below this, one thread. Idle OpenMP threads sleep (OMP_WAIT_POLICY=PASSIVE, see
+// fastgrad/__init__.py), so a region first wakes its worker: a few microseconds on bare metal,
+// 65-90 µs measured on a 2-vCPU KVM guest (AMD EPYC, 2026-12-04), where an add, a ReLU
+// forward+backward and an SGD update of 401,408 floats (a 784x512 weight) ran 1.4-1.9x slower on
+// two threads than on one at the old 1 << 18, and broke even at about 1 << 20. When the other core
+// is busy the join can wait milliseconds: at 1 << 16 the ReLU and bias gradients of a batch-128
+// MLP step went parallel and the step ran 30% slower on two threads than on one.
+constexpr int64_t kParallelMin = 1 << 20;
+// For kernels with an exp per element (softmax cross-entropy), several adds' worth of work each:
+// the (512, 1000) loss and gradient ran 0.80x the one-thread time on two at 1 << 18.
+constexpr int64_t kParallelMinExp = 1 << 18;
 
 // The thread count every parallel region uses (fastgrad.set_num_threads); one global value, not
 // OpenMP's per-thread setting, so every Python thread sees the same count.
