@@ -25,10 +25,11 @@ void check_float(const char* op, const Tensor& x) {
 }
 
 template <class F>
-Tensor float_unary(const char* op, const Tensor& x, F f) {
+Tensor float_unary(const char* op, const Tensor& x, F f, int64_t parallel_min = kParallelMin) {
   check_float(op, x);
   Tensor out;
-  FG_DISPATCH_FLOAT(x->dtype(), op, T, out = map1<T, T>(x, x->dtype(), [&](T v) { return f(v); }));
+  FG_DISPATCH_FLOAT(x->dtype(), op, T,
+                    out = map1<T, T>(x, x->dtype(), [&](T v) { return f(v); }, parallel_min));
   return out;
 }
 
@@ -190,20 +191,22 @@ GradList identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
 }  // namespace
 
 // --- unary ---------------------------------------------------------------------------------------
-#define FG_FLOAT_UNARY(NAME, NODE, EXPR, SAVE_OUTPUT)                                    \
+// PARALLEL_MIN: kParallelMinExp for a libm call per element, kParallelMin for sqrt (one
+// vector instruction).
+#define FG_FLOAT_UNARY(NAME, NODE, EXPR, SAVE_OUTPUT, PARALLEL_MIN)                      \
   Tensor NAME(const Tensor& x) {                                                         \
-    Tensor out = float_unary(#NAME, x, [](auto v) { return EXPR; });                     \
+    Tensor out = float_unary(#NAME, x, [](auto v) { return EXPR; }, PARALLEL_MIN);       \
     if (auto n = make_fn_node(NODE, NAME##_rule, {x}, {out})) {                          \
       if (SAVE_OUTPUT) n->save(out, true); else n->save(x);                              \
     }                                                                                    \
     return out;                                                                          \
   }
 
-FG_FLOAT_UNARY(log, "LogBackward", std::log(v), false)
-FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true)
-FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false)
-FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false)
-FG_FLOAT_UNARY(tanh, "TanhBackward", std::tanh(v), true)
+FG_FLOAT_UNARY(log, "LogBackward", std::log(v), false, kParallelMinExp)
+FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true, kParallelMin)
+FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false, kParallelMinExp)
+FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false, kParallelMinExp)
+FG_FLOAT_UNARY(tanh, "TanhBackward", std::tanh(v), true, kParallelMinExp)
 #undef FG_FLOAT_UNARY
 
 // Note [ReLU mask] (kernels/mask.h): a recorded ReLU of a contiguous input saves one bit per

@@ -10,16 +10,19 @@ namespace fastgrad {
 
 // True when n elements are handled by one thread (for_each_row's own rule), so a fast path that
 // skips it changes nothing about who computes what.
-inline bool serial_size(int64_t n) { return n < kParallelMin || num_threads() == 1; }
+inline bool serial_size(int64_t n, int64_t parallel_min = kParallelMin) {
+  return n < parallel_min || num_threads() == 1;
+}
 
-// out[i] = f(x[i]) with x of type Tin, out of dtype `out_dtype` (type Tout).
+// out[i] = f(x[i]) with x of type Tin, out of dtype `out_dtype` (type Tout); split over the
+// threads from `parallel_min` elements.
 template <class Tin, class Tout, class F>
-Tensor map1(const Tensor& x, DType out_dtype, F f) {
+Tensor map1(const Tensor& x, DType out_dtype, F f, int64_t parallel_min = kParallelMin) {
   Tensor out = empty(x->shape(), out_dtype);
   const Tin* px = x->data<Tin>();
   Tout* po = out->data<Tout>();
   const bool stream = out->numel() * int64_t(sizeof(Tout)) >= kStreamBytes;
-  if (x->is_contiguous() && serial_size(x->numel())) {  // the tiny-op path: no stride vectors
+  if (x->is_contiguous() && serial_size(x->numel(), parallel_min)) {  // the tiny-op path
     write_row(po, x->numel(), stream, [&](int64_t i0, int64_t len, Tout* o) {
       for (int64_t i = 0; i < len; ++i) o[i] = f(px[i0 + i]);
     });
@@ -37,7 +40,7 @@ Tensor map1(const Tensor& x, DType out_dtype, F f) {
         for (int64_t i = 0; i < len; ++i) o[i] = f(a[(i0 + i) * sa]);
       }
     });
-  });
+  }, parallel_min);
   return out;
 }
 
