@@ -136,3 +136,41 @@ def test_t_transposes_matrices_only(backend: str) -> None:
     assert fastgrad.tensor([1.0, 2.0]).t().tolist() == [1.0, 2.0]
     with pytest.raises(RuntimeError, match=r"t: expects a tensor of at most 2 dims"):
         fastgrad.zeros(2, 3, 4).t()
+
+
+# --- tanh: the vectorised kernel (kernels/vmath.h tanh_core) ----------------------------------
+def _ulps(got: np.ndarray, want: np.ndarray, dtype: Any) -> np.ndarray:
+    """|got - want| in units of the last place of want rounded to dtype."""
+    spacing = np.spacing(np.abs(want).astype(dtype)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - want) / spacing
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_within_two_ulp_contiguous_and_strided(backend: str, threads: int, dtype: Any,
+                                                    rng: np.random.Generator) -> None:
+    # Both sides of the switch at |x| = 0.625, the range where the result rounds to 1, tiny and
+    # subnormal inputs, and an odd length so the vector loop has a tail.
+    x = np.concatenate([np.linspace(-12, 12, 600_001), rng.standard_normal(100_003) * 3,
+                        np.logspace(-40, 1.2, 50_000), -np.logspace(-300, 0, 50_000),
+                        np.nextafter(0.625, [0, 1]), [20.0, 25.0, 400.0]]).astype(dtype)
+    want = np.tanh(x.astype(np.float64)) if dtype == np.float32 else np.tanh(x)
+    got = fastgrad.tensor(x).tanh().numpy()
+    assert got.dtype == dtype
+    assert _ulps(got, want, dtype).max() <= 2.0
+    strided = fastgrad.tensor(np.stack([x, -x], axis=1))[:, 0].tanh().numpy()
+    assert _ulps(strided, want, dtype).max() <= 2.0
+    # the gradient is 1 - tanh(x)^2 from the saved output
+    t = fastgrad.tensor(x[:1001], requires_grad=True)
+    t.tanh().sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), 1 - got[:1001].astype(np.float64) ** 2,
+                               rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_special_values(backend: str, dtype: Any) -> None:
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30], dtype)
+    got = fastgrad.tensor(x).tanh().numpy()
+    assert np.isnan(got[0])
+    assert got[1:3].tolist() == [1.0, -1.0]
+    assert got[3] == 0 and not np.signbit(got[3]) and np.signbit(got[4])
+    assert got[5:].tolist() == x[5:].tolist()  # tanh(x) = x to the last bit for tiny x

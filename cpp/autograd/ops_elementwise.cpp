@@ -206,7 +206,6 @@ FG_FLOAT_UNARY(log, "LogBackward", std::log(v), false, kParallelMinExp)
 FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true, kParallelMin)
 FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false, kParallelMinExp)
 FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false, kParallelMinExp)
-FG_FLOAT_UNARY(tanh, "TanhBackward", std::tanh(v), true, kParallelMinExp)
 #undef FG_FLOAT_UNARY
 
 // Note [ReLU mask] (kernels/mask.h): a recorded ReLU of a contiguous input saves one bit per
@@ -272,7 +271,7 @@ Tensor relu(const Tensor& x) {
   return out;
 }
 
-// exp and sigmoid run the vectorised loops of kernels/vmath.
+// exp, sigmoid and tanh run the vectorised loops of kernels/vmath.
 Tensor exp(const Tensor& x) {
   Tensor out = float_unary_rows(
       "exp", x, [](int64_t n, const auto* a, auto* o) { vexp(n, a, o); },
@@ -286,6 +285,14 @@ Tensor sigmoid(const Tensor& x) {
       "sigmoid", x, [](int64_t n, const auto* a, auto* o) { vsigmoid(n, a, o); },
       [](auto v) { return decltype(v)(1) / (decltype(v)(1) + exp_any(-v)); });
   if (auto n = make_fn_node("SigmoidBackward", sigmoid_rule, {x}, {out})) n->save(out, true);
+  return out;
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor out = float_unary_rows(
+      "tanh", x, [](int64_t n, const auto* a, auto* o) { vtanh(n, a, o); },
+      [](auto v) { return tanh_core(v); });
+  if (auto n = make_fn_node("TanhBackward", tanh_rule, {x}, {out})) n->save(out, true);
   return out;
 }
 

