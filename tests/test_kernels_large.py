@@ -174,3 +174,41 @@ def test_tanh_special_values(backend: str, dtype: Any) -> None:
     assert got[1:3].tolist() == [1.0, -1.0]
     assert got[3] == 0 and not np.signbit(got[3]) and np.signbit(got[4])
     assert got[5:].tolist() == x[5:].tolist()  # tanh(x) = x to the last bit for tiny x
+
+
+# --- log: the vectorised kernel (kernels/vmath.h log_core) -------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_within_one_ulp_contiguous_and_strided(backend: str, threads: int, dtype: Any,
+                                                   rng: np.random.Generator) -> None:
+    # The whole positive range (subnormals included), both sides of the switch at sqrt(2) and
+    # the neighbourhood of 1 where log is small, an odd length for the vector loop's tail.
+    info = np.finfo(dtype)
+    lo = np.log10(float(info.smallest_subnormal))
+    x = np.concatenate([np.logspace(lo, np.log10(float(info.max)) - 0.01, 400_001),
+                        rng.uniform(0.5, 2.0, 100_003), 1 + rng.uniform(-1e-3, 1e-3, 50_000),
+                        np.nextafter(np.sqrt(2), [0, 3]), [info.tiny, info.max, 1.0]]).astype(dtype)
+    x = x[x > 0]
+    want = np.log(x.astype(np.float64)) if dtype == np.float32 else np.log(x)
+    got = fastgrad.tensor(x).log().numpy()
+    assert got.dtype == dtype
+    # The C++ kernel is within 1 ulp; the Python backend is NumPy's float32 log (3.2 ulp here).
+    bound = 1.0 if backend == "cpp" else 4.0
+    err = np.where(want == 0, np.abs(got) > 0, _ulps(got, want, dtype))
+    assert err.max() <= bound
+    strided = fastgrad.tensor(np.stack([x, x + 1], axis=1))[:, 0].log().numpy()
+    assert np.where(want == 0, np.abs(strided) > 0, _ulps(strided, want, dtype)).max() <= bound
+    mid = x[(x > 0.5) & (x < 2.0)][:1001]
+    t = fastgrad.tensor(mid, requires_grad=True)  # the gradient is 1 / x
+    t.log().sum().backward()
+    np.testing.assert_allclose(t.grad.numpy(), 1 / mid.astype(np.float64), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_special_values(backend: str, dtype: Any) -> None:
+    x = np.array([0.0, -0.0, -1.0, np.inf, -np.inf, np.nan, 1.0], dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.log(x)
+    for t in (fastgrad.tensor(x), fastgrad.tensor(np.stack([x, x], axis=1))[:, 0]):
+        got = t.log().numpy()
+        np.testing.assert_array_equal(got, want)  # NaNs in the same places
+        assert got[6] == 0 and not np.signbit(got[6])

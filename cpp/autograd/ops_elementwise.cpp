@@ -202,7 +202,6 @@ GradList identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
     return out;                                                                          \
   }
 
-FG_FLOAT_UNARY(log, "LogBackward", std::log(v), false, kParallelMinExp)
 FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true, kParallelMin)
 FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false, kParallelMinExp)
 FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false, kParallelMinExp)
@@ -271,7 +270,7 @@ Tensor relu(const Tensor& x) {
   return out;
 }
 
-// exp, sigmoid and tanh run the vectorised loops of kernels/vmath.
+// exp, log, sigmoid and tanh run the vectorised loops of kernels/vmath.
 Tensor exp(const Tensor& x) {
   Tensor out = float_unary_rows(
       "exp", x, [](int64_t n, const auto* a, auto* o) { vexp(n, a, o); },
@@ -285,6 +284,14 @@ Tensor sigmoid(const Tensor& x) {
       "sigmoid", x, [](int64_t n, const auto* a, auto* o) { vsigmoid(n, a, o); },
       [](auto v) { return decltype(v)(1) / (decltype(v)(1) + exp_any(-v)); });
   if (auto n = make_fn_node("SigmoidBackward", sigmoid_rule, {x}, {out})) n->save(out, true);
+  return out;
+}
+
+Tensor log(const Tensor& x) {
+  Tensor out = float_unary_rows(
+      "log", x, [](int64_t n, const auto* a, auto* o) { vlog(n, a, o); },
+      [](auto v) { return log_core(v); });
+  if (auto n = make_fn_node("LogBackward", log_rule, {x}, {out})) n->save(x);
   return out;
 }
 

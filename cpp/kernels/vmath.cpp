@@ -116,6 +116,14 @@ FG_CLONES void vsigmoid(int64_t n, const double* x, double* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = 1.0 / (1.0 + exp_core(y[i]));
 }
 
+FG_CLONES void vlog(int64_t n, const float* x, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = log_core(x[i]);
+}
+
+FG_CLONES void vlog(int64_t n, const double* x, double* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = log_core(x[i]);
+}
+
 FG_CLONES void vtanh(int64_t n, const float* x, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = tanh_core(x[i]);
 }

@@ -18,10 +18,10 @@ namespace fastgrad {
 // is busy the join can wait milliseconds: at 1 << 16 the ReLU and bias gradients of a batch-128
 // MLP step went parallel and the step ran 30% slower on two threads than on one.
 constexpr int64_t kParallelMin = 1 << 20;
-// For kernels with an exp or a libm call per element (softmax cross-entropy; log, sin, cos),
-// several adds' worth of work each: at 1 << 18 the (512, 1000) loss and gradient ran 0.80x the
-// one-thread time on two threads, log of 300,000 floats 0.78x (and the libm tanh of before
-// 0.61x). The vectorised exp and sigmoid are as cheap as an add: 1.18x and 1.40x there.
+// For kernels with an exp or a libm call per element (softmax cross-entropy; sin, cos), several
+// adds' worth of work each: at 1 << 18 the (512, 1000) loss and gradient ran 0.80x the one-thread
+// time on two threads, the libm log and tanh of before of 300,000 floats 0.78x and 0.61x. The
+// vectorised exp and sigmoid are as cheap as an add: 1.18x and 1.40x there.
 constexpr int64_t kParallelMinExp = 1 << 18;
 
 // The thread count every parallel region uses (fastgrad.set_num_threads); one global value, not
