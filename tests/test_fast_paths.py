@@ -182,3 +182,37 @@ def test_cpp_tensors_are_untracked_by_gc() -> None:
 def test_wrap_checks_its_arguments() -> None:
     with pytest.raises(TypeError, match="_wrap"):
         tensor_mod._wrap(fastgrad.ones(1)._impl)
+
+
+# --- Note [pow fast paths] ----------------------------------------------------------------------
+POW_X = [-0.0, 0.0, -np.inf, np.inf, np.nan, -1.0, -2.5, 4.0, 0.3, 1e-30, 7e30, 1e-40]
+
+
+@pytest.mark.parametrize("e", [2, 3, 1, -1, -2, 0.5, -0.5, 2.7])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_scalar_exponents_match_numpy(e: float, dtype: type) -> None:
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.array(POW_X), rng.uniform(-3, 3, 1003)]).astype(dtype)
+    with np.errstate(all="ignore"):
+        want = np.power(x, dtype(e))
+    for t in (fastgrad.tensor(x), fastgrad.tensor(np.stack([x, x], 1))[:, 0]):  # and strided
+        got = (t ** e).numpy()
+        assert got.dtype == dtype
+        if e in (2, 1, 0.5):  # correctly rounded, as pow: the same bits, signed zeros too
+            np.testing.assert_array_equal(got.view(f"u{x.itemsize}"), want.view(f"u{x.itemsize}"))
+        else:
+            np.testing.assert_allclose(got, want, rtol=4 * np.finfo(dtype).eps, atol=0)
+            assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_pow_scalar_exponent_gradients() -> None:
+    x = fastgrad.tensor([0.5, -1.5, 2.0, 3.0], dtype=fastgrad.float64, requires_grad=True)
+    ((x - 1.0) ** 2).sum().backward()  # the squared error: d/dx = 2 (x - 1)
+    assert x.grad.tolist() == [-1.0, -5.0, 2.0, 4.0]
+    x.grad = None
+    (x.abs() ** 0.5).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.sign(x.detach().numpy()) * 0.5
+                               / np.sqrt(np.abs(x.detach().numpy())), rtol=1e-15)
+    assert fastgrad.gradcheck(lambda t: (t ** 3).sum() + (t ** -2).sum(),
+                              (fastgrad.tensor([0.7, -1.3, 2.1], dtype=fastgrad.float64,
+                                               requires_grad=True),))
