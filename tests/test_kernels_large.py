@@ -212,3 +212,24 @@ def test_log_special_values(backend: str, dtype: Any) -> None:
         got = t.log().numpy()
         np.testing.assert_array_equal(got, want)  # NaNs in the same places
         assert got[6] == 0 and not np.signbit(got[6])
+
+
+# --- expanded (stride-0) rows: one value per row, as sum's gradient is -------------------------
+def test_maps_and_reductions_of_expanded_tensors(backend: str, threads: int,
+                                                 rng: np.random.Generator) -> None:
+    col = rng.standard_normal((1031, 1)).astype(np.float32)
+    e = fastgrad.broadcast_to(fastgrad.tensor(col), (1031, 2053))  # rows of stride 0
+    want = np.broadcast_to(col, (1031, 2053))
+    np.testing.assert_array_equal(e.contiguous().numpy(), want)
+    np.testing.assert_array_equal((-e).numpy(), -want)
+    np.testing.assert_allclose(e.exp().numpy(), np.exp(want), rtol=2e-7)
+    np.testing.assert_array_equal((e * 3.0).numpy(), want * np.float32(3.0))
+    two = fastgrad.broadcast_to(fastgrad.tensor(col[:1, :1] + 1), (1031, 2053))
+    np.testing.assert_array_equal((e * two).numpy(), want * (col[0, 0] + 1))  # both expanded
+    for dims in ((0,), (1,), (0, 1)):
+        np.testing.assert_allclose(e.sum(dims).numpy(), want.astype(np.float64).sum(dims),
+                                   rtol=1e-4, atol=1e-3)
+    x = fastgrad.tensor(rng.standard_normal((1031, 2053)).astype(np.float32),
+                        requires_grad=True)
+    x.sum().backward()  # its gradient is an expanded 1
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((1031, 2053), np.float32))

@@ -36,6 +36,9 @@ Tensor map1(const Tensor& x, DType out_dtype, F f, int64_t parallel_min = kParal
     write_row(po + off[0], n, stream, [&](int64_t i0, int64_t len, Tout* o) {
       if (sa == 1) {
         for (int64_t i = 0; i < len; ++i) o[i] = f(a[i0 + i]);
+      } else if (sa == 0) {  // an expanded row (broadcast_to, sum's gradient): one value
+        const Tout v = f(a[0]);
+        for (int64_t i = 0; i < len; ++i) o[i] = v;
       } else {
         for (int64_t i = 0; i < len; ++i) o[i] = f(a[(i0 + i) * sa]);
       }
@@ -96,6 +99,9 @@ Tensor map2(const char* op, const Tensor& a, const Tensor& b, DType out_dtype, F
       } else if (sx == 0 && sy == 1) {
         const T xv = *x;
         for (int64_t i = 0; i < len; ++i) o[i] = f(xv, y[i0 + i]);
+      } else if (sx == 0 && sy == 0) {  // both expanded along the row: one value
+        const Tout v = f(*x, *y);
+        for (int64_t i = 0; i < len; ++i) o[i] = v;
       } else {
         for (int64_t i = 0; i < len; ++i) o[i] = f(x[(i0 + i) * sx], y[(i0 + i) * sy]);
       }
