@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import _backend
 
 BACKENDS = ["cpp", "python"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 import fastgrad
+import pytest
 from fastgrad.autograd import Function, detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 
 

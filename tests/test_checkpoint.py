@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import gc
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import nn
 
 
@@ -64,7 +63,7 @@ def test_graph_and_intermediates_not_kept(backend: str) -> None:
         ckpt_delta = [a - b for a, b in zip(live(), before)]
         # nodes: several per layer vs the checkpoint node and its anchor's accumulator
         assert plain_delta[1] >= 24 and ckpt_delta[1] == 2, (plain_delta, ckpt_delta)
-        assert ckpt_delta[0] <= 3 < 16 <= plain_delta[0], (plain_delta, ckpt_delta)  # tensors
+        assert ckpt_delta[0] <= 3 and plain_delta[0] >= 16, (plain_delta, ckpt_delta)  # tensors
         del keep_ckpt
 
 

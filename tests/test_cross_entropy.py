@@ -4,14 +4,13 @@ backend and PyTorch; its errors; and its kernels on odd sizes and extreme logits
 
 from __future__ import annotations
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
+from conftest import torch_or_skip
 from fastgrad import _backend
 from fastgrad.nn import functional as F
 from fastgrad.tensor import _wrap
-from conftest import torch_or_skip
 
 
 def rows(x: fastgrad.Tensor, t: fastgrad.Tensor) -> fastgrad.Tensor:

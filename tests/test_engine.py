@@ -8,10 +8,9 @@ import gc
 import threading
 import weakref
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import float64
 from process_stats import rss, sanitized
 
@@ -132,7 +131,7 @@ def _live_after_backward(backend: str, retain: bool) -> tuple[int, object]:
 
 
 def test_saved_tensors_freed_after_backward(backend: str) -> None:
-    kept, ref_kept = _live_after_backward(backend, retain=True)
+    kept, _ref_kept = _live_after_backward(backend, retain=True)
     freed, ref_freed = _live_after_backward(backend, retain=False)
     if backend == "cpp":
         assert freed <= kept - 1  # h (saved by mul) is gone once backward has run

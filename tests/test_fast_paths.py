@@ -7,10 +7,9 @@ from __future__ import annotations
 import importlib
 import operator
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import _backend
 from fastgrad.nn import Parameter
 

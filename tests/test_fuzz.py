@@ -16,10 +16,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import _backend
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is not installed (pip install "

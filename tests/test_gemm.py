@@ -4,10 +4,9 @@ accumulation, float32 and float64; and bitwise the same for any thread count."""
 
 from __future__ import annotations
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import _backend
 
 pytestmark = pytest.mark.skipif("cpp" not in _backend.available(),

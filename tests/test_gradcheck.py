@@ -3,10 +3,9 @@ they raise naming the worst element (first order, and second order through creat
 
 from __future__ import annotations
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad.autograd import Function, GradcheckError
 
 

@@ -3,10 +3,9 @@ pre-hooks, forward hooks and full backward hooks (grad_input / grad_output, repl
 
 from __future__ import annotations
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import nn
 
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Callable
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad.autograd import Function
 
 
@@ -85,7 +84,7 @@ def test_unsaved_or_unmodified_tensors_are_fine(backend: str) -> None:
 
 def test_inplace_on_leaf_requiring_grad(backend: str) -> None:
     w = fastgrad.tensor([1.0, 2.0], requires_grad=True)
-    for name, fn in INPLACE.items():
+    for fn in INPLACE.values():
         with pytest.raises(RuntimeError, match="a leaf tensor that requires grad is being used in "
                                                "an in-place operation"):
             fn(w)

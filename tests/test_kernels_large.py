@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 
 BIG32 = (1 << 21) + 5  # float32 elements: just over 8 MiB, so the output is streamed
 SIZES = [1, 7, 8, 9, 33, 257, 16384 * 2 + 3, BIG32]

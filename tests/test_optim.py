@@ -6,25 +6,23 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
+from conftest import torch_or_skip
 from fastgrad import _backend, nn, optim
 
-from conftest import torch_or_skip
-
 SGD_CONFIGS = [
-    dict(lr=0.1),
-    dict(lr=0.1, momentum=0.9),
-    dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-    dict(lr=0.1, momentum=0.5, dampening=0.3, weight_decay=0.001),
-    dict(lr=0.1, momentum=0.9, maximize=True),
+    {"lr": 0.1},
+    {"lr": 0.1, "momentum": 0.9},
+    {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+    {"lr": 0.1, "momentum": 0.5, "dampening": 0.3, "weight_decay": 0.001},
+    {"lr": 0.1, "momentum": 0.9, "maximize": True},
 ]
 ADAM_CONFIGS = [
-    dict(lr=0.01),
-    dict(lr=0.01, weight_decay=0.05),
-    dict(lr=0.02, betas=(0.3, 0.9), eps=1e-6, amsgrad=True),
+    {"lr": 0.01},
+    {"lr": 0.01, "weight_decay": 0.05},
+    {"lr": 0.02, "betas": (0.3, 0.9), "eps": 1e-6, "amsgrad": True},
 ]
 
 

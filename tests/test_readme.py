@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 import fastgrad
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -15,7 +14,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def blocks() -> list[str]:
     if not README.exists():
         return []
-    return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    return re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
 
 
 @pytest.mark.skipif(not README.exists(), reason="README.md is not beside the tests")
@@ -25,7 +24,7 @@ def test_readme_example_runs(i: int, tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     prev = fastgrad.get_backend()
     try:
-        exec(compile(blocks()[i], f"README.md example {i + 1}", "exec"), {})
+        exec(compile(blocks()[i], f"README.md example {i + 1}", "exec"), {})  # noqa: S102
     finally:
         fastgrad.set_backend(prev)
     out = capsys.readouterr().out

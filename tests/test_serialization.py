@@ -8,10 +8,9 @@ import io
 from collections import OrderedDict
 from pathlib import Path
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import _backend, nn, optim
 
 

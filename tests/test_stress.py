@@ -15,10 +15,9 @@ import threading
 import weakref
 from pathlib import Path
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import _backend, nn, optim
 from process_stats import rss, sanitized
 

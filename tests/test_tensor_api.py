@@ -3,10 +3,9 @@ indexing and assignment, in-place ops, and clear errors for bad input."""
 
 from __future__ import annotations
 
+import fastgrad
 import numpy as np
 import pytest
-
-import fastgrad
 from fastgrad import float32, float64, int64
 
 
@@ -178,7 +177,7 @@ def test_shape_ops(backend: str) -> None:
     assert x.unsqueeze(-1).squeeze().shape == (2, 3, 4)
     assert fastgrad.ones(3, 1).expand(2, 3, 5).shape == (2, 3, 5)
     assert fastgrad.ones(3, 1).broadcast_to((3, 4)).shape == (3, 4)
-    a, b, c = fastgrad.split(x, [1, 1, 2], dim=2)
+    a, _b, c = fastgrad.split(x, [1, 1, 2], dim=2)
     assert a.shape == (2, 3, 1) and c.shape == (2, 3, 2)
     assert len(fastgrad.split(x, 2, dim=1)) == 2
     assert fastgrad.stack([x, x]).shape == (2, 2, 3, 4)

@@ -9,17 +9,16 @@ import re
 import stat
 from pathlib import Path
 
-import pytest
-
 import fastgrad
+import pytest
 from fastgrad import viz
 
 
 def edges(dot: str) -> dict[tuple[str, str], list[str]]:
     """(source label, target label) -> the texts on the edge (value, then gradient if any)."""
-    labels = dict(re.findall(r'^\s*(\w+) \[label="([^"]*)"', dot, re.M))
+    labels = dict(re.findall(r'^\s*(\w+) \[label="([^"]*)"', dot, re.MULTILINE))
     out = {}
-    for src, dst, label in re.findall(r"^\s*(\w+) -> (\w+) \[label=<(.*)>\];$", dot, re.M):
+    for src, dst, label in re.findall(r"^\s*(\w+) -> (\w+) \[label=<(.*)>\];$", dot, re.MULTILINE):
         out[(labels.get(src, src), labels.get(dst, dst))] = re.findall(r">([^<]+)</font>", label)
     return out
 

@@ -52,7 +52,7 @@ try:
 except ImportError as e:  # the extension did not build or is not installed
     _core_error = str(e)
 
-from fastgrad import reference as _reference  # noqa: E402
+from fastgrad import reference as _reference
 
 _BACKENDS["python"] = _reference
 

@@ -6,7 +6,8 @@ NumPy generator seeded by ``manual_seed``, so both backends see the same values.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

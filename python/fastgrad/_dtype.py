@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 
-class dtype:  # noqa: N801 (PyTorch's name)
+class dtype:
     """An element type, e.g. ``fastgrad.float32``."""
 
-    __slots__ = ("name", "code", "np", "is_floating_point", "category", "itemsize")
+    __slots__ = ("category", "code", "is_floating_point", "itemsize", "name", "np")
 
     def __init__(self, name: str, code: int, np_dtype: type, category: int) -> None:
         self.name = name

@@ -27,9 +27,7 @@ def _normalise(t: Tensor, idx: Any) -> tuple:
                 out.append(int(i.item()))
             else:
                 out.append(np.asarray(i.detach().numpy()))
-        elif isinstance(i, (list, np.ndarray)):
-            out.append(np.asarray(i))
-        elif isinstance(i, bool):
+        elif isinstance(i, (list, np.ndarray, bool)):
             out.append(np.asarray(i))
         else:
             out.append(i)

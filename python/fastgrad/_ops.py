@@ -3,7 +3,8 @@ plus the ops that take several tensors (cat, stack, split)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from fastgrad.tensor import Tensor, _as_tensor_like, _norm_dim, _promote, _wrap
 
@@ -28,7 +29,7 @@ def sqrt(x: Any) -> Tensor:
     return _t(x).sqrt()
 
 
-def abs(x: Any) -> Tensor:  # noqa: A001
+def abs(x: Any) -> Tensor:
     return _t(x).abs()
 
 
@@ -52,17 +53,17 @@ def relu(x: Any) -> Tensor:
     return _t(x).relu()
 
 
-def clamp(x: Any, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+def clamp(x: Any, min: float | None = None, max: float | None = None) -> Tensor:
     return _t(x).clamp(min, max)
 
 
-def pow(x: Any, exponent: Any) -> Tensor:  # noqa: A001
+def pow(x: Any, exponent: Any) -> Tensor:
     if isinstance(x, Tensor):
         return x.pow(exponent)
     return _as_tensor_like(x, exponent).pow(exponent)
 
 
-def sum(x: Tensor, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+def sum(x: Tensor, dim: Any = None, keepdim: bool = False, **kw: Any) -> Tensor:
     return x.sum(dim, keepdim, **kw)
 
 
@@ -78,11 +79,11 @@ def std(x: Tensor, dim: Any = None, *args: Any, **kw: Any) -> Tensor:
     return x.std(dim, *args, **kw)
 
 
-def max(x: Tensor, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:  # noqa: A001
+def max(x: Tensor, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
     return x.max(dim, keepdim, **kw)
 
 
-def min(x: Tensor, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:  # noqa: A001
+def min(x: Tensor, dim: Any = None, keepdim: bool = False, **kw: Any) -> Any:
     return x.min(dim, keepdim, **kw)
 
 
@@ -189,7 +190,7 @@ def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor,
     return tuple(out)
 
 
-import builtins as _builtins  # noqa: E402
+import builtins as _builtins
 
 builtins_min = _builtins.min
 builtins_sum = _builtins.sum

@@ -11,7 +11,8 @@ from __future__ import annotations
 import builtins
 import math
 from collections import namedtuple
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -72,7 +73,7 @@ class Tensor:
         (x * x).sum().backward()            # x.grad == [2., -4.]
     """
 
-    __slots__ = ("_impl", "_b", "__weakref__")
+    __slots__ = ("__weakref__", "_b", "_impl")
     __array_ufunc__ = None  # NumPy defers `ndarray + Tensor` to Tensor.__radd__
     __hash__ = object.__hash__
 
@@ -351,10 +352,10 @@ class Tensor:
     def __ge__(self, o: Any) -> Tensor:
         return _binary("ge", self, o)
 
-    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
+    def __eq__(self, o: object) -> Tensor:  # type: ignore[override]
         return _binary("eq", self, o)
 
-    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
+    def __ne__(self, o: object) -> Tensor:  # type: ignore[override]
         return _binary("ne", self, o)
 
     def add(self, o: Any) -> Tensor:
@@ -402,7 +403,7 @@ class Tensor:
     def sign(self) -> Tensor:
         return _wrap(self._b.sign(self._impl), self._b)
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
         lo = None if min is None else float(min)
@@ -558,7 +559,7 @@ class Tensor:
         return self.permute(p)
 
     @property
-    def T(self) -> Tensor:  # noqa: N802
+    def T(self) -> Tensor:
         n = self._impl.ndim
         return _wrap(self._b.permute(self._impl, list(range(n))[::-1]), self._b) if n > 1 else self
 
@@ -570,7 +571,7 @@ class Tensor:
         return self.T
 
     @property
-    def mT(self) -> Tensor:  # noqa: N802
+    def mT(self) -> Tensor:
         return self.transpose(-2, -1)
 
     def expand(self, *sizes: Any) -> Tensor:
@@ -691,7 +692,7 @@ class Tensor:
     def div_(self, other: Any) -> Tensor:
         return self._inplace("div_", lambda t: t / other, other)
 
-    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
         return self._inplace("clamp_", lambda t: t.clamp(min, max))
 
     def relu_(self) -> Tensor:
@@ -844,7 +845,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
                 and ai.shape[-1] == bi.shape[-2]):
             return _wrap(bk.matmul(ai, bi), bk)
     else:
-        a, b = _as_tensor_like(a, b) if isinstance(b, Tensor) else a, b
+        if isinstance(b, Tensor):
+            a = _as_tensor_like(a, b)
         if not isinstance(b, Tensor):
             b = _as_tensor_like(b, a)
     a, b = _promote("matmul", [a, b], floating=True)

@@ -34,7 +34,7 @@ GRAD_COLOR = "#cf222e"
 def _op_label(node: Any) -> str:
     """``MulBackward`` -> ``mul``, ``LogSoftmaxBackward`` -> ``log_softmax``."""
     name = node.name()
-    name = name[:-len("Backward")] if name.endswith("Backward") else name
+    name = name.removesuffix("Backward")
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
@@ -162,7 +162,7 @@ def to_dot(t: Tensor, names: dict[str, Tensor] | None = None, max_elements: int 
     return g.text()
 
 
-class record:  # noqa: N801
+class record:
     """Context manager: graphs built inside keep every forward value for ``draw``.
 
     Normally an intermediate that no backward rule saved is freed as soon as it is consumed, and
@@ -186,7 +186,7 @@ class record:  # noqa: N801
             b.set_keep_outputs_enabled(flag)
 
 
-def draw(t: Tensor, format: str = "dot", path: str | None = None,  # noqa: A002
+def draw(t: Tensor, format: str = "dot", path: str | None = None,
          names: dict[str, Tensor] | None = None, max_elements: int = 4,
          backward: bool = False) -> str | bytes:
     """The computational graph behind ``t``: DOT text, or an SVG (text) / PNG (bytes) rendering.
@@ -212,7 +212,7 @@ def draw(t: Tensor, format: str = "dot", path: str | None = None,  # noqa: A002
     else:
         import subprocess
 
-        r = subprocess.run(["dot", f"-T{format}"], input=dot.encode(), capture_output=True)
+        r = subprocess.run(["dot", f"-T{format}"], input=dot.encode(), capture_output=True, check=False)
         if r.returncode != 0:
             raise RuntimeError(f"draw: `dot -T{format}` failed ({r.returncode}): "
                                f"{r.stderr.decode(errors='replace').strip()}")

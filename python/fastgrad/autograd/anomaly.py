@@ -48,7 +48,7 @@ def _set(flag: bool) -> None:
         b.set_anomaly_enabled(flag)
 
 
-class detect_anomaly:  # noqa: N801
+class detect_anomaly:
     """Context manager (and decorator) turning anomaly mode on; ``check_nan=False`` turns it off."""
 
     def __init__(self, check_nan: bool = True) -> None:
@@ -70,7 +70,7 @@ class detect_anomaly:  # noqa: N801
         return wrapper  # type: ignore[return-value]
 
 
-class set_detect_anomaly(detect_anomaly):  # noqa: N801
+class set_detect_anomaly(detect_anomaly):
     """``set_detect_anomaly(True)`` as a call (sets the mode now) or as a context manager."""
 
     def __init__(self, mode: bool) -> None:

@@ -6,7 +6,7 @@ With ``create_graph=True`` the returned gradients are differentiable again (high
 from __future__ import annotations
 
 import threading
-from typing import Sequence
+from collections.abc import Sequence
 
 from fastgrad.tensor import Tensor, _wrap
 

@@ -11,7 +11,8 @@ checkpoint; ``fastgrad.grad`` and ``create_graph=True`` (higher order) raise.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 from fastgrad import _backend
 from fastgrad.autograd.function import Function, FunctionCtx
@@ -95,7 +96,7 @@ def checkpoint(function: Callable[..., Any], *args: Any, preserve_rng_state: boo
 
 
 def checkpoint_sequential(functions: Sequence[Callable[[Any], Any]] | Any, segments: int,
-                          input: Any, preserve_rng_state: bool = True) -> Any:  # noqa: A002
+                          input: Any, preserve_rng_state: bool = True) -> Any:
     """Runs ``functions`` (a list or an nn.Sequential) in ``segments`` checkpointed chunks.
 
     As in PyTorch the last chunk is not checkpointed (its backward runs right away anyway).

@@ -53,19 +53,19 @@ class _GradMode:
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(_GradMode):  # noqa: N801
+class no_grad(_GradMode):
     """Ops inside record no graph: ``with fastgrad.no_grad(): w -= lr * w.grad``."""
 
     _flag = False
 
 
-class enable_grad(_GradMode):  # noqa: N801
+class enable_grad(_GradMode):
     """Turns recording back on inside a ``no_grad`` block."""
 
     _flag = True
 
 
-class set_grad_enabled(_GradMode):  # noqa: N801
+class set_grad_enabled(_GradMode):
     """``set_grad_enabled(False)`` as a call, a context manager or a decorator."""
 
     def __init__(self, mode: bool) -> None:

@@ -7,7 +7,8 @@ and, on a mismatch, names the worst element. Not here: the dot-product test of t
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 

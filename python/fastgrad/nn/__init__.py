@@ -7,15 +7,45 @@ from __future__ import annotations
 
 from fastgrad.nn import functional, init
 from fastgrad.nn.layers import (
-    ELU, Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ModuleList, ReLU, Sequential,
-    Sigmoid, Softmax, Tanh,
+    ELU,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ModuleList,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
 )
 from fastgrad.nn.losses import CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss
 from fastgrad.nn.module import Module, Parameter, StateDictShapeError
 
 __all__ = [
-    "CrossEntropyLoss", "Dropout", "ELU", "Flatten", "Identity", "L1Loss", "LeakyReLU", "Linear",
-    "LogSoftmax", "MSELoss", "Module", "ModuleList", "MultiMarginLoss", "NLLLoss", "Parameter",
-    "ReLU", "Sequential", "Sigmoid", "Softmax", "StateDictShapeError", "Tanh", "functional",
+    "ELU",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "L1Loss",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "Module",
+    "ModuleList",
+    "MultiMarginLoss",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "StateDictShapeError",
+    "Tanh",
+    "functional",
     "init",
 ]

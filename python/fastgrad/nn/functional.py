@@ -41,33 +41,33 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
 
 
 # --- activations -----------------------------------------------------------------------------
-def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0), elementwise."""
     return _t(input, "relu").relu()
 
 
-def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x where x > 0, else negative_slope * x."""
     x = _t(input, "leaky_relu")
     return where(x > 0, x, x * negative_slope)
 
 
-def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x where x > 0, else alpha * (exp(x) - 1)."""
     x = _t(input, "elu")
     # exp of the clamped input: the branch where() drops must not overflow (0 * inf = nan).
     return where(x > 0, x, (x.clamp(max=0.0).exp() - 1.0) * alpha)
 
 
-def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+def sigmoid(input: Tensor) -> Tensor:
     return _t(input, "sigmoid").sigmoid()
 
 
-def tanh(input: Tensor) -> Tensor:  # noqa: A002
+def tanh(input: Tensor) -> Tensor:
     return _t(input, "tanh").tanh()
 
 
-def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
+def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """exp(x) / sum(exp(x)) along ``dim`` (default: the last dim)."""
     x = _t(input, "softmax")
     if dtype is not None:
@@ -75,7 +75,7 @@ def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     return x.softmax(-1 if dim is None else dim)
 
 
-def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
+def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:
     """x - logsumexp(x) along ``dim`` (default: the last dim)."""
     x = _t(input, "log_softmax")
     if dtype is not None:
@@ -83,7 +83,7 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Ten
     return x.log_softmax(-1 if dim is None else dim)
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,
             inplace: bool = False) -> Tensor:
     """Zeroes each element with probability p and scales the rest by 1/(1-p) (training only).
 
@@ -104,7 +104,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
 
 
 # --- linear ----------------------------------------------------------------------------------
-def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x @ weight.T + bias.
 
     Shapes: x (*, in_features), weight (out_features, in_features), bias (out_features,)
@@ -178,7 +178,7 @@ def _pick(x: Tensor, t: np.ndarray) -> Tensor:
     return _wrap(b.take(x._impl, b.from_numpy(pos)), b)
 
 
-def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,  # noqa: A002
+def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy: -log softmax(input)[target], averaged over the batch by default.
@@ -223,7 +223,7 @@ def _reduce_rows(loss: Tensor, shape: np.ndarray, reduction: str) -> Tensor:
 def _nll(op: str, lp: Tensor, tgt: Tensor, shape: np.ndarray, weight: Tensor | None,
          ignore_index: int, reduction: str, label_smoothing: float = 0.0) -> Tensor:
     """The negative log-likelihood of lp (M, C) log-probabilities at tgt (M,), reduced."""
-    m, c = lp.shape
+    _m, c = lp.shape
     t = np.asarray(tgt.detach()).astype(np.int64, copy=False)
     _check_range(op, t, c, ignore_index)
     keep = t != ignore_index
@@ -277,7 +277,7 @@ def _soft_cross_entropy(x: Tensor, target: Tensor, weight: Tensor | None, reduct
     return _reduce(loss, reduction)
 
 
-def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None,  # noqa: A002
+def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None,
              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities, -input[target]: cross_entropy without the
     log_softmax. Shapes as in cross_entropy."""
@@ -288,7 +288,7 @@ def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None,  # noqa: 
     return _nll(op, lp, tgt, shape, weight, ignore_index, reduction)
 
 
-def multi_margin_loss(input: Tensor, target: Any, p: int = 1, margin: float = 1.0,  # noqa: A002
+def multi_margin_loss(input: Tensor, target: Any, p: int = 1, margin: float = 1.0,
                       weight: Tensor | None = None, reduction: str = "mean") -> Tensor:
     """Multiclass hinge (SVM) loss: sum over j != y of max(0, margin - x[y] + x[j])**p, / C.
 
@@ -322,7 +322,7 @@ def multi_margin_loss(input: Tensor, target: Any, p: int = 1, margin: float = 1.
     return _reduce(loss, reduction)
 
 
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean((input - target)**2).
 
     Shapes: input and target of the same shape (or broadcastable). Example: ``F.mse_loss(y, t)``.
@@ -335,7 +335,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # 
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean absolute error: mean(|input - target|)."""
     x = _t(input, "l1_loss")
     _check_reduction("l1_loss", reduction)

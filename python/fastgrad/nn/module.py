@@ -8,9 +8,11 @@ their values (``state_dict()`` / ``load_state_dict()``). No math here: layers ar
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Iterator
+from collections.abc import Iterator
+from typing import Any, Callable
 
 import numpy as np
+from typing_extensions import Self
 
 from fastgrad.tensor import Tensor, _binary, _NoGrad, _wrap
 
@@ -33,7 +35,7 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Self:
         if data is None:
             from fastgrad._creation import empty
 
@@ -312,7 +314,7 @@ class Module:
     def train(self, mode: bool = True) -> Module:
         """Training mode (Dropout active) for this module and its descendants."""
         if not isinstance(mode, bool):
-            raise ValueError("train: mode is expected to be a bool")
+            raise ValueError("train: mode is expected to be a bool")  # noqa: TRY004 (PyTorch)
         for m in self.modules():
             object.__setattr__(m, "training", mode)
         return self

@@ -3,7 +3,8 @@ backend's fused in-place kernel ``adam_step_`` over all parameters of a group.""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from fastgrad.optim.optimizer import Optimizer, _new_buffer
 
@@ -26,9 +27,9 @@ class Adam(Optimizer):
         if differentiable or capturable:
             raise ValueError(f"{type(self).__name__}: differentiable and capturable are not "
                              "supported")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        amsgrad=amsgrad, maximize=maximize,
-                        decoupled_weight_decay=decoupled_weight_decay)
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
+                        "amsgrad": amsgrad, "maximize": maximize,
+                        "decoupled_weight_decay": decoupled_weight_decay}
         super().__init__(params, defaults)
 
     def _check_group(self, g: dict[str, Any]) -> None:

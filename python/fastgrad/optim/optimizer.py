@@ -5,7 +5,8 @@ of a group to one fused backend kernel (``sgd_step_``, ``adam_step_``) that upda
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 

@@ -3,7 +3,8 @@ backend's fused in-place kernel ``sgd_step_`` over all parameters of a group."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from fastgrad.optim.optimizer import Optimizer, _new_buffer
 
@@ -26,8 +27,8 @@ class SGD(Optimizer):
                  differentiable: bool = False, fused: bool | None = None) -> None:
         if differentiable:
             raise ValueError("SGD: differentiable=True is not supported")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                        "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
         super().__init__(params, defaults)
 
     def _check_group(self, g: dict[str, Any]) -> None:

@@ -4,7 +4,8 @@
 # released after each node unless retain_graph. Nothing recurses. Not here: derivative rules.
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Sequence
+from typing import Callable
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from fastgrad.reference.tape import (
 
 
 class _NodeTask:
-    __slots__ = ("dependencies", "buffer")
+    __slots__ = ("buffer", "dependencies")
 
     def __init__(self) -> None:
         self.dependencies = 0
@@ -221,7 +222,7 @@ class PyFunctionNode(Node):
     """A node whose backward is a Python callable (fastgrad.autograd.Function): it takes the list
     of output gradients and returns one gradient (or None) per tensor input."""
 
-    __slots__ = ("name_", "fn")
+    __slots__ = ("fn", "name_")
 
     def __init__(self, name: str, fn: Callable) -> None:
         super().__init__()

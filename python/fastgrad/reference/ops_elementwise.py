@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -225,7 +226,7 @@ def neg(x: RTensor) -> RTensor:
     return out
 
 
-def abs(x: RTensor) -> RTensor:  # noqa: A001 (the op's name)
+def abs(x: RTensor) -> RTensor:
     check_numeric("abs", x)
     with _quiet():
         out = wrap(np.abs(x.data), x.dtype)
@@ -411,7 +412,7 @@ def div(a: RTensor, b: RTensor) -> RTensor:
     return out
 
 
-def pow(a: RTensor, b: RTensor) -> RTensor:  # noqa: A001 (the op's name)
+def pow(a: RTensor, b: RTensor) -> RTensor:
     out = _float_binary("pow", a, b, np.power)
     n = _record_ab("PowBackward", _pow_rule, a, b, out)
     if n is not None:

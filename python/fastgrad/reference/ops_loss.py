@@ -3,7 +3,7 @@
 # own rule is written with differentiable ops (so create_graph works through it).
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def cross_entropy_rows_backward(g: RTensor, x: RTensor, lse: RTensor, t: RTensor
     """g (M,) * (softmax(x) - onehot(t)) (M, C), with lse (M,) the forward's logsumexp."""
     op = "cross_entropy_backward"
     _check(op, x, t)
-    m, c = x.shape
+    m, _c = x.shape
     if g.dtype != x.dtype or lse.dtype != x.dtype:
         raise TypeError(f"{op}: dtypes of the gradient {g.data.dtype}, the logits "
                         f"{x.data.dtype} and lse {lse.data.dtype} differ")

@@ -3,7 +3,7 @@
 # engine sums broadcast batch gradients back (sum_to). Not here: 1-D operands (the Tensor layer).
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 # Softmaxes subtract the max first. Not here: mean/var/logsumexp, which the Tensor layer composes.
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def _sum_rule(n: FnNode, g: Grads) -> list:
     return [expand(reshape(g[0], _keep_shape(shape, dims)), shape)]
 
 
-def sum(x: RTensor, dims: Sequence[int], keepdim: bool) -> RTensor:  # noqa: A001 (op name)
+def sum(x: RTensor, dims: Sequence[int], keepdim: bool) -> RTensor:
     """Sum over ``dims`` (empty = all; negative allowed). bool and int64 sum to int64."""
     d = norm_dims("sum", dims, x.ndim)
     out_dtype = INT64 if x.dtype == BOOL else x.dtype

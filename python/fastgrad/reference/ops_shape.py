@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -142,7 +142,7 @@ def _slice_rule(n: FnNode, g: Grads) -> list:
     return [slice_backward(g[0], n.input_meta[0][0], *n.args)]
 
 
-def slice(x: RTensor, dim: int, start: int, stop: int, step: int) -> RTensor:  # noqa: A001
+def slice(x: RTensor, dim: int, start: int, stop: int, step: int) -> RTensor:
     """x[..., start:stop:step, ...] along ``dim``: a view (Python slice semantics, step > 0)."""
     d, a, b, s = _norm_slice("slice", x.shape, dim, start, stop, step)
     out = _view(x, x.data[_index(x.ndim, d, a, b, s)])

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -135,8 +136,17 @@ class RTensor:
     """
 
     __slots__ = (
-        "data", "dtype", "_version", "_requires_grad", "grad_fn", "output_nr", "_grad",
-        "retains_grad", "_hooks", "_grad_accumulator", "__weakref__",
+        "__weakref__",
+        "_grad",
+        "_grad_accumulator",
+        "_hooks",
+        "_requires_grad",
+        "_version",
+        "data",
+        "dtype",
+        "grad_fn",
+        "output_nr",
+        "retains_grad",
     )
 
     def __init__(self, data: np.ndarray, version: list | None = None) -> None:
@@ -338,7 +348,7 @@ class SavedTensor:
     """See Note [Saved tensors] in cpp/autograd/node.h: an input is saved as itself; an output as a
     detached alias plus a weak reference to its node (a strong one would be a cycle)."""
 
-    __slots__ = ("tensor", "output_of", "output_nr", "is_output", "saved_version")
+    __slots__ = ("is_output", "output_nr", "output_of", "saved_version", "tensor")
 
     def __init__(self, tensor: RTensor | None, output_of: weakref.ref | None, output_nr: int,
                  is_output: bool) -> None:
@@ -352,9 +362,20 @@ class SavedTensor:
 class Node:
     """One backward function. ``next_edges[i]`` is ``(node or None, input_nr)`` for input i."""
 
-    __slots__ = ("next_edges", "input_meta", "output_meta", "pre_hooks", "retained", "seq_nr",
-                 "released", "_saved", "creation_trace", "outputs", "kept_outputs",
-                 "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "_saved",
+        "creation_trace",
+        "input_meta",
+        "kept_outputs",
+        "next_edges",
+        "output_meta",
+        "outputs",
+        "pre_hooks",
+        "released",
+        "retained",
+        "seq_nr",
+    )
 
     def __init__(self) -> None:
         self.next_edges: list[tuple[Node | None, int]] = []
@@ -448,7 +469,7 @@ class FnNode(Node):
     """A node whose backward is a plain function ``rule(node, grads)``. Tensors the rule needs are
     saved with ``save``; other parameters live in ``args``."""
 
-    __slots__ = ("name_", "rule", "args")
+    __slots__ = ("args", "name_", "rule")
 
     def __init__(self, name: str, rule: Rule, args: tuple = ()) -> None:
         super().__init__()
