@@ -1,6 +1,20 @@
-"""The op table: one row per public op, data only. Both backends implement the primitives these
-rows use, and the test suite iterates over the rows (forward vs NumPy, float64 gradients vs
-finite differences, C++ vs Python parity, PyTorch when installed).
+"""The op table, data only, no imports from fastgrad: it is read by the build too.
+
+``PRIMITIVES`` holds one row per backend primitive (the functions of the backend contract in
+``_backend.py``). It drives, for both backends:
+- C++: the build turns it into ``generated/op_list.inc`` (``tools/gen_op_list.py``): an X-macro list
+  that declares every ``unary`` and ``binary`` primitive in ``cpp/autograd/ops.h`` and binds it in
+  ``cpp/bindings/``; ``custom`` rows (other signatures) are declared and bound by hand, beside
+  their family.
+- Python: ``reference/__init__.py`` exports each row from ``reference/ops_<family>.py``;
+  ``tensor.py`` makes a Tensor method for rows with ``method=True`` and ``_ops.py`` a module
+  function ``fastgrad.<name>`` for rows with ``function=True``.
+- Tests: ``tests/test_op_coverage.py`` fails when the table, ``_core`` and the reference backend
+  disagree.
+
+``OP_TABLE`` holds the test cases the suite iterates (forward vs NumPy, float64 gradients vs finite
+differences, C++ vs Python parity, PyTorch when installed); a case names a primitive or a
+composite of the Tensor API (``tests/test_ops.py`` maps names to calls).
 
 ``domain`` says where inputs are drawn: "real" (normal), "positive" (0.5..2), "away" (|x| in
 0.2..1.5, away from kinks), "unit" (-0.9..0.9). ``shapes`` holds one tuple of input shapes per case.
@@ -10,6 +24,81 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One backend primitive.
+
+    ``family``: its files, ``cpp/autograd/ops_<family>.cpp`` and ``reference/ops_<family>.py``.
+    ``kind``: ``"unary"`` (``Tensor f(const Tensor& x)``), ``"binary"`` (``Tensor f(const Tensor& a,
+    const Tensor& b)``): declared and bound from this table; ``"custom"``: any other signature,
+    declared in ``ops.h`` and bound in ``bindings/`` by hand.
+    ``floating``: a generated method casts integer and bool inputs to float32 first (``exp``).
+    ``method`` / ``function``: generate ``Tensor.<name>()`` / ``fastgrad.<name>(x)`` (unary only).
+    """
+
+    name: str
+    family: str
+    kind: str = "custom"
+    differentiable: bool = True
+    floating: bool = False
+    method: bool = False
+    function: bool = False
+
+
+def _unary(names: str, **kw: Any) -> tuple[Primitive, ...]:
+    return tuple(Primitive(n, "elementwise", "unary", **kw) for n in names.split())
+
+
+def _binary(names: str, family: str = "elementwise", **kw: Any) -> tuple[Primitive, ...]:
+    return tuple(Primitive(n, family, "binary", **kw) for n in names.split())
+
+
+def _custom(names: str, family: str, **kw: Any) -> tuple[Primitive, ...]:
+    return tuple(Primitive(n, family, "custom", **kw) for n in names.split())
+
+
+PRIMITIVES: tuple[Primitive, ...] = (
+    # elementwise: creation and data, casts
+    *_custom("from_numpy to_numpy scalar full clone to_dtype", "elementwise"),
+    # elementwise: unary maps (a new one: a row here, its forward + rule in ops_elementwise.cpp
+    # and reference/ops_elementwise.py, a case in OP_TABLE below)
+    *_unary("exp log sqrt sin cos tanh sigmoid", floating=True, method=True, function=True),
+    *_unary("relu", floating=True, method=True, function=True),
+    *_unary("neg abs", method=True, function=True),
+    *_unary("sign", differentiable=False, method=True, function=True),
+    *_unary("logical_not", differentiable=False),
+    *_unary("log1p expm1 erf", floating=True, method=True, function=True),
+    *_unary("softplus", floating=True),
+    # elementwise: fused backward kernels g * f'(y), themselves differentiable
+    *_binary("relu_backward sigmoid_backward tanh_backward"),
+    # elementwise: binary maps (Tensor methods and operators promote dtypes in tensor.py)
+    *_binary("add sub mul div pow maximum minimum"),
+    *_binary("lt le gt ge eq ne", differentiable=False),
+    *_custom("where clamp", "elementwise"),
+    # reductions
+    *_custom("sum amax amin softmax log_softmax sum_to", "reduce"),
+    *_custom("argmax argmin", "reduce", differentiable=False),
+    # shape and views
+    *_custom("reshape permute expand slice slice_backward cat contiguous", "shape"),
+    # indexing
+    *_binary("take", "index"),
+    *_custom("put_add", "index"),
+    # products and losses
+    *_binary("matmul", "matmul"),
+    *_custom("cross_entropy_rows cross_entropy_rows_backward", "loss"),
+    # in place, no autograd (optimizers, initialisation, x[idx] = v)
+    *_custom("copy_ fill_ put_", "inplace", differentiable=False),
+    *_custom("sgd_step_ adam_step_", "optim", differentiable=False),
+)
+
+# The rest of the backend contract: graph and runtime functions, not ops.
+RUNTIME: tuple[str, ...] = (
+    "detach", "rebase_history", "backward", "grad", "function_apply",
+    "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
+    "is_keep_outputs_enabled", "set_keep_outputs_enabled", "set_num_threads", "get_num_threads",
+)
 
 
 @dataclass(frozen=True)
