@@ -18,6 +18,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from fastgrad import (
     _backend,
+    _ops,
     autograd,  # noqa: F401
     nn,
     optim,
@@ -47,18 +48,15 @@ from fastgrad._creation import (
 )
 from fastgrad._dtype import bool_ as bool
 from fastgrad._dtype import dtype, float32, float64, int64
+from fastgrad._indexing import getitem as _getitem  # noqa: F401 (installs t[idx])
 from fastgrad._ops import (
-    abs,
     argmax,
     argmin,
     broadcast_to,
     cat,
     clamp,
     concatenate,
-    cos,
-    exp,
     flatten,
-    log,
     log_softmax,
     logsumexp,
     max,
@@ -66,23 +64,19 @@ from fastgrad._ops import (
     min,
     permute,
     pow,
-    relu,
     reshape,
-    sigmoid,
-    sin,
     softmax,
     split,
-    sqrt,
     squeeze,
     stack,
     std,
     sum,
-    tanh,
     transpose,
     unsqueeze,
     var,
 )
 from fastgrad._serialization import load, save
+from fastgrad._version import __version__ as __version__
 from fastgrad.autograd import (
     Function,
     checkpoint,
@@ -97,11 +91,14 @@ from fastgrad.autograd import (
 )
 from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
 
+# fastgrad.exp, fastgrad.log1p, ...: the op table's module functions (rows with function=True).
+for _name in _ops.TABLE_FUNCTIONS:
+    globals()[_name] = getattr(_ops, _name)
+
 float = float32
 double = float64
 long = int64
 
-__version__ = "0.1.0"
 
 
 def set_num_threads(n: int) -> None:
@@ -205,3 +202,4 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+__all__ += [n for n in _ops.TABLE_FUNCTIONS if n not in __all__]

@@ -97,7 +97,8 @@ PRIMITIVES: tuple[Primitive, ...] = (
 RUNTIME: tuple[str, ...] = (
     "detach", "rebase_history", "backward", "grad", "function_apply",
     "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
-    "is_keep_outputs_enabled", "set_keep_outputs_enabled", "set_num_threads", "get_num_threads",
+    "is_keep_outputs_enabled", "set_keep_outputs_enabled", "set_creation_trace_fn",
+    "set_num_threads", "get_num_threads",
 )
 
 
@@ -117,6 +118,7 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("neg", U), OpSpec("exp", U), OpSpec("log", U, "positive"),
     OpSpec("sqrt", U, "positive"), OpSpec("abs", U, "away"), OpSpec("sin", U), OpSpec("cos", U),
     OpSpec("tanh", U), OpSpec("sigmoid", U), OpSpec("relu", U, "away"),
+    OpSpec("log1p", U, "unit"), OpSpec("expm1", U), OpSpec("erf", U), OpSpec("softplus", U),
     OpSpec("add", B), OpSpec("sub", B), OpSpec("mul", B), OpSpec("div", B, "positive"),
     OpSpec("pow", B, "positive"), OpSpec("maximum", B, "away"), OpSpec("minimum", B, "away"),
     OpSpec("where", (((3, 4), (3, 4), (3, 4)), ((3, 1), (1, 4), (4,)))),

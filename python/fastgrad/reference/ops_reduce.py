@@ -15,7 +15,7 @@ from fastgrad.reference.ops_elementwise import (
     sub,
     to_dtype,
 )
-from fastgrad.reference.ops_shape import expand, reshape
+from fastgrad.reference.ops_shape import expand, reshape, sum_to  # noqa: F401 (sum_to: family reduce)
 from fastgrad.reference.tape import (
     BOOL,
     INT64,
@@ -23,7 +23,6 @@ from fastgrad.reference.tape import (
     FnNode,
     RTensor,
     Shape,
-    as_shape,
     check_float,
     make_node,
     norm_dim,
@@ -173,26 +172,4 @@ def log_softmax(x: RTensor, dim: int) -> RTensor:
     return out
 
 
-# --- sum_to (the engine's reduction of broadcast gradients) --------------------------------------
-def sum_to(x: RTensor, shape: Sequence[int]) -> RTensor:
-    """Sums x down to ``shape``: its extra leading dims and the dims where ``shape`` has 1.
-
-    x itself when the shapes are equal. Example: sum_to(g of (4, 2, 3), (2, 1)) -> (2, 1).
-    Differentiable through sum and reshape.
-    """
-    shape = as_shape("sum_to", shape)
-    if x.shape == shape:
-        return x
-    lead = x.ndim - len(shape)
-    if lead < 0:
-        raise ValueError(f"sum_to: cannot sum a tensor of shape {x.shape} to shape {shape}")
-    dims = list(range(lead))
-    for i, s in enumerate(shape):
-        xs = x.shape[lead + i]
-        if s == xs:
-            continue
-        if s != 1:
-            raise ValueError(f"sum_to: cannot sum a tensor of shape {x.shape} to shape {shape}")
-        dims.append(lead + i)
-    r = sum(x, dims, True) if dims else x
-    return reshape(r, shape)
+# sum_to lives in ops_shape.py, beside expand (each is the other's gradient).
