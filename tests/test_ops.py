@@ -97,6 +97,8 @@ NP: dict[str, Callable[..., Any]] = {
 # A unary primitive of the op table needs no entry above when NumPy has a function of its name: its
 # fastgrad call is the Tensor method (or fastgrad.nn.functional's function), its PyTorch call
 # torch.<name> (or torch.nn.functional's).
+FG["cumsum"] = lambda x, dim: x.cumsum(dim)
+NP["cumsum"] = lambda x, dim: np.cumsum(x, axis=dim)
 NP.update({"erf": np.vectorize(math.erf, otypes=[float]),
            "softplus": lambda x: np.logaddexp(np.zeros((), x.dtype), x)})
 for _p in PRIMITIVES:

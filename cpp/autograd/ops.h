@@ -42,6 +42,8 @@ Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 // Sums a gradient of a broadcast shape down to `shape` (the engine's reduction for broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
+// Running sums along dim (bool -> int64); differentiable for floating dtypes.
+Tensor cumsum(const Tensor& x, int64_t dim);
 
 // ops_shape.cpp ----------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view when possible; -1 allowed
@@ -76,6 +78,7 @@ Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tenso
 void copy_(const Tensor& dst, const Tensor& src);  // broadcast src to dst, casting dtype
 void fill_(const Tensor& dst, double value);
 void put_(const Tensor& dst, const Tensor& pos, const Tensor& src);  // dst.flat[pos] = src
+void set_data_(const Tensor& dst, const Tensor& src);  // dst takes src's memory (Tensor.data = src)
 
 // ops_optim.cpp (no autograd: fused in-place optimizer steps over lists of parameters) --------
 // Every list holds one tensor per parameter, of its shape and dtype; params and state buffers

@@ -628,4 +628,34 @@ namespace {
 GradList softplus_rule(FnNode& n, const Grads& g) { return {mul(g[0], sigmoid(n.saved(0)))}; }
 }  // namespace
 
+// --- floor, ceil, round: no slope anywhere, so their gradient is zero (as PyTorch's) -----------
+namespace {
+GradList zero_rule(FnNode& n, const Grads& g) { return {zeros_like(g[0])}; }
+
+template <class F>
+Tensor rounding(const char* op, const char* node, const Tensor& x, F f) {
+  Tensor out;
+  FG_DISPATCH_NUMERIC(x->dtype(), op, T, {
+    if constexpr (std::is_floating_point_v<T>) {
+      out = map1<T, T>(x, x->dtype(), [&](T v) { return f(v); });
+    } else {
+      out = map1<T, T>(x, x->dtype(), [](T v) { return v; });  // integers are already whole
+    }
+  });
+  make_fn_node(node, zero_rule, {x}, {out});
+  return out;
+}
+}  // namespace
+
+Tensor floor(const Tensor& x) {
+  return rounding("floor", "FloorBackward", x, [](auto v) { return std::floor(v); });
+}
+Tensor ceil(const Tensor& x) {
+  return rounding("ceil", "CeilBackward", x, [](auto v) { return std::ceil(v); });
+}
+// Halves to even, as NumPy and PyTorch (the default rounding mode of nearbyint).
+Tensor round(const Tensor& x) {
+  return rounding("round", "RoundBackward", x, [](auto v) { return std::nearbyint(v); });
+}
+
 }  // namespace fastgrad

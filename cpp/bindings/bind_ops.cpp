@@ -131,6 +131,7 @@ void bind_reduce(py::module_& m) {
   m.def("softmax", &fastgrad::softmax, release());
   m.def("log_softmax", &fastgrad::log_softmax, release());
   m.def("sum_to", &fastgrad::sum_to, release());
+  m.def("cumsum", &fastgrad::cumsum, release());
 }
 
 void bind_shape(py::module_& m) {
@@ -154,6 +155,7 @@ void bind_inplace(py::module_& m) {
   m.def("copy_", &fastgrad::copy_, release());
   m.def("fill_", &fastgrad::fill_, release());
   m.def("put_", &fastgrad::put_, release());
+  m.def("set_data_", &fastgrad::set_data_);
 }
 
 }  // namespace fastgrad::bindings

@@ -19,7 +19,9 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from fastgrad import (
     _backend,
     _ops,
+    _tensor_ops,
     autograd,  # noqa: F401
+    linalg,  # noqa: F401
     nn,
     optim,
     viz,
@@ -91,9 +93,12 @@ from fastgrad.autograd import (
 )
 from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
 
-# fastgrad.exp, fastgrad.log1p, ...: the op table's module functions (rows with function=True).
+# fastgrad.exp, fastgrad.log1p, ...: the op table's module functions (rows with function=True),
+# then fastgrad.mm, fastgrad.gather, ...: module forms of the composite Tensor methods.
 for _name in _ops.TABLE_FUNCTIONS:
     globals()[_name] = getattr(_ops, _name)
+globals().update(_tensor_ops.functions)
+numel = _tensor_ops.numel
 
 float = float32
 double = float64
@@ -202,4 +207,5 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
-__all__ += [n for n in _ops.TABLE_FUNCTIONS if n not in __all__]
+__all__ += [n for n in (*_ops.TABLE_FUNCTIONS, *_tensor_ops.FUNCTIONS, "numel", "linalg")
+            if n not in __all__]

@@ -107,11 +107,34 @@ def randn(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return _finish(_rng().standard_normal(_shape(size)).astype(d.np), requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None) -> Tensor:
+def randint(*args: Any, size: Sequence[int] | None = None, low: int | None = None,
+            high: int | None = None, dtype: Any = None, generator: Any = None,
+            requires_grad: bool = False, **kwargs: Any) -> Tensor:
+    """Integers drawn uniformly from [low, high): PyTorch's ``randint(high, size)`` and
+    ``randint(low, high, size)`` (positional or keyword). Example: ``randint(10, (2, 3))``."""
+    rest = list(args)
+    if rest and isinstance(rest[-1], (tuple, list)) and size is None:
+        size = rest.pop()
+    if len(rest) == 2:
+        low, high = rest
+    elif len(rest) == 1:
+        if high is None:
+            high = rest[0]
+        else:
+            low = rest[0]
+    elif rest:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(args)} "
+                        "positional arguments")
     if high is None:
-        low, high = 0, low
+        raise TypeError("randint: missing the upper bound high")
+    if size is None:
+        raise TypeError("randint: missing the argument size")
+    low = 0 if low is None else int(low)
+    if int(high) <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     d = as_dtype(dtype or int64)
-    return _finish(_rng().integers(low, high, size=tuple(size)).astype(d.np), False)
+    rng = generator if isinstance(generator, np.random.Generator) else _rng()
+    return _finish(rng.integers(low, int(high), size=tuple(size)).astype(d.np), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:

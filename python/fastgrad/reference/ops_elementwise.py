@@ -570,3 +570,28 @@ def softplus(x: RTensor) -> RTensor:
 
 def _softplus_rule(n: FnNode, g: Grads) -> list:
     return [mul(g[0], sigmoid(n.saved(0)))]
+
+
+# --- floor, ceil, round: no slope anywhere, so their gradient is zero (as PyTorch's) ------------
+def _zero_rule(n: FnNode, g: Grads) -> list:
+    return [zeros_like(g[0])]
+
+
+def _rounding(op: str, node: str, x: RTensor, f: Any) -> RTensor:
+    check_numeric(op, x)
+    out = wrap(f(x.data) if is_floating(x.dtype) else x.data.copy(), x.dtype)
+    make_node(node, _zero_rule, [x], [out])
+    return out
+
+
+def floor(x: RTensor) -> RTensor:
+    return _rounding("floor", "FloorBackward", x, np.floor)
+
+
+def ceil(x: RTensor) -> RTensor:
+    return _rounding("ceil", "CeilBackward", x, np.ceil)
+
+
+def round(x: RTensor) -> RTensor:
+    """Halves to even, as np.round."""
+    return _rounding("round", "RoundBackward", x, np.round)

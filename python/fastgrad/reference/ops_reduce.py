@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fastgrad.reference.ops_elementwise import (
+    add,
     div,
     eq,
     exp,
@@ -24,6 +25,7 @@ from fastgrad.reference.tape import (
     RTensor,
     Shape,
     check_float,
+    is_floating,
     make_node,
     norm_dim,
     norm_dims,
@@ -173,3 +175,28 @@ def log_softmax(x: RTensor, dim: int) -> RTensor:
 
 
 # sum_to lives in ops_shape.py, beside expand (each is the other's gradient).
+
+
+# --- cumsum: running sums along one dim, forward then rule ---------------------------------------
+def cumsum(x: RTensor, dim: int) -> RTensor:
+    """Running sums along ``dim``, added in order (bool and int64 give int64)."""
+    nd = max(x.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"cumsum: dim {dim} out of range for a tensor of {x.ndim} dims")
+    d = dim % nd
+    out_dtype = INT64 if x.dtype == BOOL else x.dtype
+    a = x.data.reshape(1) if x.ndim == 0 else x.data
+    with np.errstate(all="ignore"):
+        r = np.cumsum(a, axis=d, dtype=NP_DTYPES[out_dtype]).reshape(x.shape)
+    out = wrap(r, out_dtype)
+    if is_floating(x.dtype):
+        make_node("CumsumBackward", _cumsum_rule, [x], [out], (d,))
+    return out
+
+
+def _cumsum_rule(n: FnNode, g: Grads) -> list:
+    """The running sum from the end: sum(g) - cumsum(g) + g along the dim."""
+    d = n.args[0]
+    if g[0].ndim == 0:
+        return [g[0]]
+    return [add(sub(sum(g[0], [d], True), cumsum(g[0], d)), g[0])]
