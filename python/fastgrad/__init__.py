@@ -101,7 +101,7 @@ float = float32
 double = float64
 long = int64
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written: pyproject.toml reads it
 
 
 def set_num_threads(n: int) -> None:
