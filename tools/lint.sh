@@ -35,7 +35,7 @@ if [ "$fix" -eq 1 ]; then
 elif ! clang-format --dry-run --Werror "${cpp_files[@]}" 2> "$log"; then
   # One line per offending file (the full report is long); `tools/lint.sh --fix` rewrites them.
   grep -o '^[^:]*:[0-9]*:[0-9]*: error' "$log" | cut -d: -f1 | sort |
-    uniq -c | awk '{print "  " $2 ": " $1 " places"}'
+    uniq -c | awk '{print "  " $2 " (" $1 " to change)"}'
   head -20 "$log"
   failed+=("clang-format")
 fi
