@@ -1,12 +1,17 @@
 # Type stub of fastgrad._core, the C++ extension (cpp/bindings/). Signatures only; the contract
 # every backend follows is the docstring of fastgrad/_backend.py. Kept in step with the bindings by
-# tests/test_core_stub.py (every name of _core is here and every name here is in _core).
+# tests/test_core_stub.py (every name of _core is here, or is a unary/binary op-table primitive,
+# and every name here is in _core).
 # Parameters are positional-only where the binding gives no py::arg names.
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, TypeAlias, final
 
 import numpy as np
+
+# The unary and binary primitives of the op table (fastgrad/_optable.py) are bound from the table:
+# those not listed below are typed by this module __getattr__.
+def __getattr__(name: str) -> Callable[..., TensorImpl]: ...
 
 # dtype codes (fastgrad/_dtype.py): 0 float32, 1 float64, 2 int64, 3 bool.
 _DType: TypeAlias = int
