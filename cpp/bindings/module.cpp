@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include "autograd/engine.h"
+#include "bindings/bind.h"
 #include "bindings/handle.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -329,12 +330,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("live_counts", [] { return py::make_tuple(TensorImpl::live_count(), Node::live_count()); },
         "(tensors, nodes) alive in the process: for leak tests");
 
-  // optimizers
-  m.def("sgd_step_", &fastgrad::sgd_step_, release(), py::arg("params"), py::arg("grads"),
-        py::arg("bufs"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
-        py::arg("nesterov"), py::arg("weight_decay"), py::arg("maximize"), py::arg("first"));
-  m.def("adam_step_", &fastgrad::adam_step_, release(), py::arg("params"), py::arg("grads"),
-        py::arg("exp_avgs"), py::arg("exp_avg_sqs"), py::arg("max_exp_avg_sqs"),
-        py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
-        py::arg("weight_decay"), py::arg("amsgrad"), py::arg("maximize"), py::arg("decoupled"));
+  fastgrad::bindings::bind_optim(m);  // bind_optim.cpp: optimizers, gradient clipping
 }

@@ -46,7 +46,18 @@ from fastgrad.reference.ops_index import put_add, take
 from fastgrad.reference.ops_inplace import copy_, fill_, put_
 from fastgrad.reference.ops_loss import cross_entropy_rows, cross_entropy_rows_backward
 from fastgrad.reference.ops_matmul import matmul
-from fastgrad.reference.ops_optim import adam_step_, sgd_step_
+from fastgrad.reference.ops_optim import (
+    adadelta_step_,
+    adagrad_step_,
+    adam_step_,
+    adamax_step_,
+    foreach_mul_,
+    foreach_norm,
+    nadam_step_,
+    radam_step_,
+    rmsprop_step_,
+    sgd_step_,
+)
 from fastgrad.reference.ops_reduce import (
     amax,
     amin,
@@ -81,7 +92,10 @@ from fastgrad.reference.tape import (
 
 __all__ = [
     "abs",
+    "adadelta_step_",
+    "adagrad_step_",
     "adam_step_",
+    "adamax_step_",
     "add",
     "amax",
     "amin",
@@ -102,6 +116,8 @@ __all__ = [
     "exp",
     "expand",
     "fill_",
+    "foreach_mul_",
+    "foreach_norm",
     "from_numpy",
     "full",
     "function_apply",
@@ -121,16 +137,19 @@ __all__ = [
     "maximum",
     "minimum",
     "mul",
+    "nadam_step_",
     "ne",
     "neg",
     "permute",
     "pow",
     "put_",
     "put_add",
+    "radam_step_",
     "rebase_history",
     "relu",
     "relu_backward",
     "reshape",
+    "rmsprop_step_",
     "scalar",
     "set_anomaly_enabled",
     "set_grad_enabled",
