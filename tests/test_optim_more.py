@@ -304,3 +304,16 @@ def test_lbfgs_trains_a_model(backend: str) -> None:
     assert last < 0.5 * first
     with pytest.raises(RuntimeError, match="closure"):
         opt.step(None)  # type: ignore[arg-type]
+
+
+def test_adagrad_state_from_construction(backend: str) -> None:
+    p = nn.Parameter(fastgrad.ones(2))
+    opt = optim.Adagrad([p], initial_accumulator_value=0.3)
+    st = opt.state_dict()["state"][0]
+    assert st["step"] == 0
+    np.testing.assert_allclose(np.asarray(st["sum"]), [0.3, 0.3], rtol=1e-6)
+    q = nn.Parameter(fastgrad.ones(2))
+    opt.add_param_group({"params": [q]})
+    q.grad = fastgrad.ones(2)
+    opt.step()
+    np.testing.assert_allclose(np.asarray(opt.state[q]["sum"]), [1.3, 1.3], rtol=1e-6)

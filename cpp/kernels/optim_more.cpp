@@ -5,6 +5,7 @@
 //
 // Dimension key: K = number of parameters; n[k] = elements of parameter k; [lo, hi) = one chunk.
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/optim.h"
 #include "kernels/optim_chunks.h"
@@ -22,18 +23,20 @@ inline T nan_max(T a, T b) {
 }
 
 // The loops. Scalars by value and arrays __restrict so the compiler vectorises (see optim.cpp).
-template <class T>
+// The flags are template arguments: with a conditional store to a or b inside the loop it
+// stayed scalar (no masked stores on the baseline target).
+template <class T, bool kCentered, bool kMomentum>
 inline void rmsprop_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __restrict p,
                           T* __restrict v, T* __restrict b, T* __restrict a, T sign, T wd,
                           T alpha, T w, T one_minus_w, bool small, T eps, T mom, T neg_lr,
-                          bool use_wd, bool centered, bool use_mom) {
+                          bool use_wd) {
   for (int64_t i = lo; i < hi; ++i) {
     T gi = sign * g[i];
     if (use_wd) gi = gi + wd * p[i];
     const T vi = v[i] * alpha + w * gi * gi;
     v[i] = vi;
     T avg;
-    if (centered) {
+    if constexpr (kCentered) {
       const T ai = lerp(a[i], gi, w, one_minus_w, small);
       a[i] = ai;
       avg = std::sqrt(vi + T(-1) * ai * ai);
@@ -41,7 +44,7 @@ inline void rmsprop_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __re
       avg = std::sqrt(vi);
     }
     avg = avg + eps;
-    if (use_mom) {
+    if constexpr (kMomentum) {
       const T bi = b[i] * mom + gi / avg;
       b[i] = bi;
       p[i] = p[i] + neg_lr * bi;
@@ -146,9 +149,20 @@ void rmsprop_update(int64_t K, const int64_t* n, const T* const* g, const Rmspro
   const bool small = std::abs(1 - s.alpha) < 0.5, use_wd = s.weight_decay != 0;
   const bool centered = s.centered, use_mom = s.momentum > 0;
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
-    rmsprop_chunk<T>(lo, hi, g[k], p[k], v[k], use_mom ? b[k] : nullptr,
-                     centered ? a[k] : nullptr, sign, wd, alpha, w, one_minus_w, small, eps, mom,
-                     neg_lr, use_wd, centered, use_mom);
+    T* bk = use_mom ? b[k] : nullptr;
+    T* ak = centered ? a[k] : nullptr;
+    auto run = [&](auto c, auto m) {
+      rmsprop_chunk<T, decltype(c)::value, decltype(m)::value>(
+          lo, hi, g[k], p[k], v[k], bk, ak, sign, wd, alpha, w, one_minus_w, small, eps, mom,
+          neg_lr, use_wd);
+    };
+    using Yes = std::true_type;
+    using No = std::false_type;
+    if (centered) {
+      use_mom ? run(Yes{}, Yes{}) : run(Yes{}, No{});
+    } else {
+      use_mom ? run(No{}, Yes{}) : run(No{}, No{});
+    }
   });
 }
 

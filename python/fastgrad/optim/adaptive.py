@@ -128,8 +128,12 @@ class Adagrad(Optimizer):
                                   "initial_accumulator_value": initial_accumulator_value,
                                   "maximize": maximize, "foreach": foreach})
         for group in self.param_groups:
-            for p in group["params"]:
-                v = float(group["initial_accumulator_value"])
+            self._init_state(group)
+
+    def _init_state(self, group: dict[str, Any]) -> None:
+        v = float(group["initial_accumulator_value"])
+        for p in group["params"]:
+            if p not in self.state:
                 self.state[p] = {"step": 0,
                                  "sum": _wrap(p._b.full(list(p.shape), v, p._impl.dtype), p._b)}
 
@@ -137,6 +141,7 @@ class Adagrad(Optimizer):
         _check(g, "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def _update(self, b: Any, params: list, g: dict[str, Any]) -> None:
+        self._init_state(g)  # a group added after construction
         states = _states(self, params, ("sum",))
         steps = _step(states)
         b.adagrad_step_([p._impl for p in params], [p._impl.grad for p in params],
