@@ -17,6 +17,11 @@ from fastgrad.optim.optimizer import Optimizer
 from fastgrad.tensor import Tensor, _wrap
 
 
+def _abs_max(a: np.ndarray) -> float:
+    """max |a| without a temporary array."""
+    return float(max(a.max(), -a.min())) if a.size else 0.0
+
+
 def _cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float,
                        bounds: tuple[float, float] | None = None) -> float:
     """The minimiser of the cubic through (x1, f1, g1) and (x2, f2, g2), clamped to ``bounds``
@@ -42,7 +47,7 @@ def _strong_wolfe(obj: Callable[[np.ndarray, float, np.ndarray], tuple[float, np
     """A step length t along d satisfying the strong Wolfe conditions (bracketing, then zoom
     with cubic interpolation; Nocedal & Wright, algorithms 3.5 and 3.6).
     Returns (f(x + t d), its gradient, t, function evaluations)."""
-    d_norm = float(np.abs(d).max())
+    d_norm = _abs_max(d)
     g = g.copy()
     f_new, g_new = obj(x, t, d)
     evals = 1
@@ -165,6 +170,12 @@ class LBFGS(Optimizer):
         b.sgd_step_([p._impl for p in self._flat_params], segs, [], -float(step_size), 0.0, 0.0,
                     False, 0.0, False, False)
 
+    def _axpy(self, y: np.ndarray, a: float, x: np.ndarray) -> None:
+        """y += a * x in place, in one pass (the backend's fused sgd_step_ kernel on views)."""
+        b = self._flat_params[0]._b
+        b.sgd_step_([b.from_numpy(y)], [b.from_numpy(x)], [], -float(a), 0.0, 0.0, False, 0.0,
+                    False, False)
+
     def _clone_param(self) -> np.ndarray:
         return np.concatenate([np.asarray(p.detach(), self._dtype).reshape(-1)
                                for p in self._flat_params])
@@ -211,7 +222,7 @@ class LBFGS(Optimizer):
         current_evals = 1
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
-        if float(np.abs(flat_grad).max()) <= tolerance_grad:
+        if _abs_max(flat_grad) <= tolerance_grad:
             return orig_loss
 
         def arr(name: str) -> np.ndarray | None:
@@ -246,16 +257,17 @@ class LBFGS(Optimizer):
                     old_stps.append(s)
                     ro.append(1.0 / ys)
                     h_diag = ys / float(np.dot(y, y))
-                # two-loop recursion: d = -H g
+                # two-loop recursion: d = -H g, the updates one fused pass each (_axpy)
                 al = [0.0] * len(old_dirs)
-                q = -flat_grad
+                q = np.negative(flat_grad)
                 for i in range(len(old_dirs) - 1, -1, -1):
                     al[i] = float(np.dot(old_stps[i], q)) * ro[i]
-                    q = q - q.dtype.type(al[i]) * old_dirs[i]
-                r = q * q.dtype.type(h_diag)
+                    self._axpy(q, -al[i], old_dirs[i])
+                q *= q.dtype.type(h_diag)
+                r = q
                 for i in range(len(old_dirs)):
                     be_i = float(np.dot(old_dirs[i], r)) * ro[i]
-                    r = r + r.dtype.type(al[i] - be_i) * old_stps[i]
+                    self._axpy(r, al[i] - be_i, old_stps[i])
                 d = r
             prev_flat_grad = flat_grad.copy()
             prev_loss = loss
@@ -278,21 +290,21 @@ class LBFGS(Optimizer):
                 loss, flat_grad, t, ls_func_evals = _strong_wolfe(obj, x_init, t, d, loss,
                                                                   flat_grad, gtd)
                 self._add_grad(t, d)
-                opt_cond = float(np.abs(flat_grad).max()) <= tolerance_grad
+                opt_cond = _abs_max(flat_grad) <= tolerance_grad
             else:
                 self._add_grad(t, d)
                 opt_cond = False
                 if n_iter != max_iter:
                     loss = float(self._closure(closure))
                     flat_grad = self._gather_flat_grad()
-                    opt_cond = float(np.abs(flat_grad).max()) <= tolerance_grad
+                    opt_cond = _abs_max(flat_grad) <= tolerance_grad
                     ls_func_evals = 1
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
 
             if n_iter == max_iter or current_evals >= max_eval or opt_cond:
                 break
-            if float(np.abs(d * d.dtype.type(t)).max()) <= tolerance_change:
+            if abs(t) * _abs_max(d) <= tolerance_change:
                 break
             if abs(loss - prev_loss) < tolerance_change:
                 break
