@@ -1,8 +1,9 @@
 """L-BFGS: torch.optim.LBFGS's algorithm (two-loop recursion over the last ``history_size``
 curvature pairs, optional strong-Wolfe line search with cubic interpolation), arguments, defaults
 and state. The vector math runs in NumPy on flat copies of the gradients (one contiguous array
-of all parameters, as PyTorch's flat views); parameters are moved by the fused ``sgd_step_``
-kernel and restored by the backend's ``copy_``. Not a fused kernel: each iteration needs closure().
+of all parameters, as PyTorch's flat views; flat arrays are never written in place except the
+two-loop's own q), parameters are moved by the fused ``sgd_step_`` kernel and restored by the
+backend's ``copy_``. Not a fused kernel: each iteration needs closure().
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ def _strong_wolfe(obj: Callable[[np.ndarray, float, np.ndarray], tuple[float, np
     with cubic interpolation; Nocedal & Wright, algorithms 3.5 and 3.6).
     Returns (f(x + t d), its gradient, t, function evaluations)."""
     d_norm = _abs_max(d)
-    g = g.copy()
     f_new, g_new = obj(x, t, d)
     evals = 1
     gtd_new = float(np.dot(g_new, d))
@@ -269,7 +269,7 @@ class LBFGS(Optimizer):
                     be_i = float(np.dot(old_dirs[i], r)) * ro[i]
                     self._axpy(r, al[i] - be_i, old_stps[i])
                 d = r
-            prev_flat_grad = flat_grad.copy()
+            prev_flat_grad = flat_grad  # never written in place: no copy needed
             prev_loss = loss
 
             if state["n_iter"] == 1:
