@@ -5,7 +5,7 @@ Names and behaviour follow torch.nn, so a model written for PyTorch runs with it
 
 from __future__ import annotations
 
-from fastgrad.nn import functional, init
+from fastgrad.nn import functional, init, utils
 from fastgrad.nn.layers import (
     ELU,
     Dropout,
@@ -48,4 +48,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "utils",
 ]
