@@ -205,3 +205,9 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+# --- fastgrad.utils (utils.data) and fastgrad.Generator (issue 14, item 4) ---
+from fastgrad import utils
+from fastgrad._generator import Generator
+
+__all__ += ["Generator", "utils"]
