@@ -21,7 +21,7 @@ def _check_seed(seed: Any) -> int:
     s = int(seed)
     if not -0x8000_0000_0000_0000 <= s <= _U64:
         raise RuntimeError(f"Generator.manual_seed: seed must be within [-2**63, 2**64 - 1], got {s}")
-    return s if s >= 0 else _U64 + s  # PyTorch's remapping of negative seeds
+    return s & _U64  # a negative seed counts as its two's complement, as in PyTorch
 
 
 class Generator:

@@ -32,7 +32,7 @@ def _as_tensor(a: Any) -> Tensor:
 
     if isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float64, np.int64, np.bool_) \
             and a.dtype.isnative:
-        return from_numpy(np.ascontiguousarray(a))
+        return from_numpy(a if a.flags.c_contiguous else a.copy())  # 0-d stays 0-d
     return tensor(a)
 
 
@@ -111,7 +111,7 @@ def collate(batch: Sequence[Any], *,
         except TypeError:
             return out
     if _is_namedtuple(elem):
-        return elem_type(*(collate(list(s), collate_fn_map=collate_fn_map)
+        return elem_type(*(collate(s, collate_fn_map=collate_fn_map)
                            for s in zip(*batch)))
     if isinstance(elem, Sequence):
         n = len(elem)
@@ -119,17 +119,17 @@ def collate(batch: Sequence[Any], *,
             raise RuntimeError("each element in list of batch should be of equal size")
         transposed = list(zip(*batch))
         if isinstance(elem, tuple):
-            return [collate(list(s), collate_fn_map=collate_fn_map) for s in transposed]
+            return [collate(s, collate_fn_map=collate_fn_map) for s in transposed]
         try:
             if isinstance(elem, MutableSequence):
                 clone = copy.copy(elem)
                 for i, s in enumerate(transposed):
-                    clone[i] = collate(list(s), collate_fn_map=collate_fn_map)
+                    clone[i] = collate(s, collate_fn_map=collate_fn_map)
                 return clone
-            return elem_type([collate(list(s), collate_fn_map=collate_fn_map)
+            return elem_type([collate(s, collate_fn_map=collate_fn_map)
                               for s in transposed])
         except TypeError:
-            return [collate(list(s), collate_fn_map=collate_fn_map) for s in transposed]
+            return [collate(s, collate_fn_map=collate_fn_map) for s in transposed]
     raise TypeError(_ERR.format(elem_type))
 
 

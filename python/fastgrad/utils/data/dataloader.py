@@ -222,6 +222,13 @@ class _SingleProcessIter(_BaseIter):
         return self._fetcher.fetch(index)
 
 
+# The index queues of live iterators, by id: an iterator dropped inside a reference cycle (an
+# exception's traceback holds it) is collected together with its queues, and the queues'
+# finalizers, which run first, stop their feeder threads, so the None telling a worker to exit
+# would never be sent and every worker would wait out the join timeout. Held here, they live on.
+_LIVE_QUEUES: dict[int, list[Any]] = {}
+
+
 class _MultiProcessingIter(_BaseIter):
     """Keeps ``prefetch_factor * num_workers`` batches in flight, handed to the workers in
     turn, and yields them in sampler order (``in_order=False``: as they arrive)."""
@@ -253,6 +260,7 @@ class _MultiProcessingIter(_BaseIter):
             self._conns.append(r)
             self._workers.append(p)
             self._shutdown = False
+        _LIVE_QUEUES[id(self)] = self._index_queues
         self._reset(first=True)
 
     def _reset(self, first: bool = False) -> None:
@@ -373,6 +381,7 @@ class _MultiProcessingIter(_BaseIter):
                 w.join(timeout=1.0)
         for q in self._index_queues:
             q.close()
+        _LIVE_QUEUES.pop(id(self), None)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
