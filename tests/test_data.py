@@ -525,3 +525,25 @@ def test_forked_child_runs_parallel_kernels() -> None:
                          timeout=120, check=False)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.split() == ["same", "2"]  # the child's bits; the parent keeps 2 threads
+
+
+# --- indexing fast paths a dataset relies on: x[i] and x[index_array] ----------------------------
+def test_row_indexing_fast_paths_against_numpy(backend: str) -> None:
+    a = np.arange(60, dtype=np.float64).reshape(5, 3, 4)
+    t = fastgrad.tensor(a)
+    for k in (0, 4, -1, -5):
+        np.testing.assert_array_equal(_np(t[k]), a[k])
+    for ix in (np.array([3, 0, 3]), np.array([[1, -1], [0, 2]]), np.array([], dtype=np.int64),
+               np.array([4], dtype=np.uint8)):
+        np.testing.assert_array_equal(_np(t[ix]), a[ix])
+        np.testing.assert_array_equal(_np(t[fastgrad.tensor(ix.astype(np.int64))]), a[ix])
+    for bad in (5, -6, np.array([0, 5]), np.array([-6])):
+        with pytest.raises(IndexError, match="out of bounds"):
+            t[bad]
+    w = fastgrad.tensor(a, requires_grad=True)
+    (w[1] * w[np.array([0, 0, 4])]).sum().backward()
+    expect = np.zeros_like(a)
+    expect[1] = 2 * a[0] + a[4]
+    expect[0] = 2 * a[1]
+    expect[4] = a[1]
+    np.testing.assert_allclose(_np(w.grad), expect)

@@ -36,29 +36,35 @@ def _as_tensor(a: Any) -> Tensor:
     return tensor(a)
 
 
-def _collate_tensor(batch: Sequence[Tensor], **_: Any) -> Tensor:
+def _check_shapes(batch: Sequence[Any], what: str) -> None:
     shape = batch[0].shape
     for i, t in enumerate(batch):
         if t.shape != shape:
-            raise ValueError(f"default_collate: stack expects each tensor to be equal size, but "
+            raise ValueError(f"default_collate: stack expects each {what} to be equal size, but "
                              f"got {list(shape)} at entry 0 and {list(t.shape)} at entry {i}")
+
+
+def _collate_tensor(batch: Sequence[Tensor], **_: Any) -> Tensor:
     b = batch[0]._b
-    if any(t.requires_grad or t._b is not b for t in batch):
+    impls = [t._impl for t in batch if t._b is b]
+    if len(impls) != len(batch) or any(x.requires_grad for x in impls):
         from fastgrad._ops import stack
 
-        return stack(list(batch), 0)
-    a = np.stack([b.to_numpy(t._impl) for t in batch])
+        _check_shapes(batch, "tensor")
+        return stack(list(batch), 0)  # recorded by autograd
+    to_numpy = b.to_numpy
+    try:
+        a = np.stack([to_numpy(x) for x in impls])
+    except ValueError:
+        _check_shapes(batch, "tensor")
+        raise
     return _wrap(b.from_numpy(a), b)
 
 
 def _collate_ndarray(batch: Sequence[np.ndarray], **kw: Any) -> Tensor:
     if _NP_STR_OBJ.search(batch[0].dtype.str) is not None:
         raise TypeError(_ERR.format(batch[0].dtype))
-    shape = batch[0].shape
-    for i, a in enumerate(batch):
-        if a.shape != shape:
-            raise ValueError(f"default_collate: stack expects each array to be equal size, but "
-                             f"got {list(shape)} at entry 0 and {list(a.shape)} at entry {i}")
+    _check_shapes(batch, "array")
     return _as_tensor(np.stack(batch))
 
 
