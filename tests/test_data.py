@@ -547,3 +547,27 @@ def test_row_indexing_fast_paths_against_numpy(backend: str) -> None:
     expect[0] = 2 * a[1]
     expect[4] = a[1]
     np.testing.assert_allclose(_np(w.grad), expect)
+
+
+def test_distributed_sampler_against_torch() -> None:
+    torch = pytest.importorskip("torch")
+    from fastgrad.utils.data.distributed import DistributedSampler
+    from torch.utils.data.distributed import DistributedSampler as TDS
+
+    assert fdata.DistributedSampler is DistributedSampler
+    for n, reps, drop in ((10, 3, False), (10, 3, True), (2, 5, False), (12, 4, False)):
+        for rank in range(reps):
+            ours = DistributedSampler(range(n), reps, rank, shuffle=False, drop_last=drop)
+            theirs = TDS(range(n), reps, rank, shuffle=False, drop_last=drop)
+            assert list(ours) == list(theirs) and len(ours) == len(theirs), (n, reps, drop)
+    parts = [list(DistributedSampler(range(11), 3, r, seed=4)) for r in range(3)]
+    assert [len(p) for p in parts] == [4, 4, 4]
+    assert {i for p in parts for i in p} == set(range(11))  # 11 indices and one repeated
+    a, b = DistributedSampler(range(11), 3, 0, seed=4), DistributedSampler(range(11), 3, 0, seed=4)
+    a.set_epoch(1)
+    b.set_epoch(1)
+    assert list(a) == list(b)
+    assert [list(DistributedSampler(range(11), 3, 0, seed=4)) for _ in range(2)] == [parts[0]] * 2
+    with pytest.raises(ValueError, match="Invalid rank 3"):
+        DistributedSampler(range(4), 3, 3)
+    assert torch is not None

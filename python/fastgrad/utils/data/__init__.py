@@ -21,6 +21,7 @@ from fastgrad.utils.data.dataset import (
     TensorDataset,
     random_split,
 )
+from fastgrad.utils.data.distributed import DistributedSampler
 from fastgrad.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -36,6 +37,7 @@ __all__ = [
     "ConcatDataset",
     "DataLoader",
     "Dataset",
+    "DistributedSampler",
     "IterableDataset",
     "RandomSampler",
     "Sampler",
