@@ -330,7 +330,9 @@ def test_sequential_batches_equal_torch(backend: str) -> None:
 def test_tensor_dataset_gather_equals_per_sample_path(backend: str) -> None:
     ds = _tds(23)
     split = random_split(ds, [15, 8], generator=fastgrad.Generator().manual_seed(1))[0]
-    for data in (ds, split, Subset(split, [14, 0, 3, 3, 7])):
+    views = TensorDataset(fastgrad.arange(46).reshape(2, 23).float().T,  # strided, expanded
+                          fastgrad.arange(23).reshape(23, 1).expand(23, 3))
+    for data in (ds, split, Subset(split, [14, 0, 3, 3, 7]), views):
         for drop in (False, True):
             kw = {"batch_size": 4, "shuffle": True, "drop_last": drop}
             fast = DataLoader(data, generator=fastgrad.Generator().manual_seed(7), **kw)
@@ -403,6 +405,8 @@ def test_workers_give_the_same_batches_in_order(backend: str) -> None:
     sq = [b["sq"].tolist() for b in DataLoader(Squares(9), batch_size=2, num_workers=2,
                                                   prefetch_factor=1)]
     assert sq == [b["sq"].tolist() for b in DataLoader(Squares(9), batch_size=2)]
+    loose = DataLoader(Squares(9), batch_size=2, num_workers=2, in_order=False)
+    assert sorted(b["i"].tolist() for b in loose) == [[0, 1], [2, 3], [4, 5], [6, 7], [8]]
 
 
 def test_persistent_workers_init_fn_and_worker_info() -> None:

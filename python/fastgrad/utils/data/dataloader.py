@@ -184,7 +184,7 @@ class _BaseIter:
         self._num_workers = loader.num_workers
         self._timeout = loader.timeout
         self._persistent = loader.persistent_workers
-        self._len = loader
+        self._loader = loader
         self._base_seed = loader._draw_seed()
         self._sampler_iter: Iterator[Any] = self._new_sampler_iter()
 
@@ -202,7 +202,7 @@ class _BaseIter:
         return self
 
     def __len__(self) -> int:
-        return len(self._len)
+        return len(self._loader)
 
     def __next__(self) -> Any:
         return self._next_data()
