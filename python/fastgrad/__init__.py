@@ -24,6 +24,7 @@ from fastgrad import (
     linalg,  # noqa: F401
     nn,
     optim,
+    utils,
     viz,
 )
 from fastgrad._backend import get_backend, set_backend
@@ -50,6 +51,7 @@ from fastgrad._creation import (
 )
 from fastgrad._dtype import bool_ as bool
 from fastgrad._dtype import dtype, float32, float64, int64
+from fastgrad._generator import Generator
 from fastgrad._indexing import getitem as _getitem  # noqa: F401 (installs t[idx])
 from fastgrad._ops import (
     argmax,
@@ -209,3 +211,4 @@ __all__ = [
 ]
 __all__ += [n for n in (*_ops.TABLE_FUNCTIONS, *_tensor_ops.FUNCTIONS, "numel", "linalg")
             if n not in __all__]
+__all__ += ["Generator", "utils"]

@@ -133,7 +133,7 @@ def randint(*args: Any, size: Sequence[int] | None = None, low: int | None = Non
     if int(high) <= low:
         raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     d = as_dtype(dtype or int64)
-    rng = generator if isinstance(generator, np.random.Generator) else _rng()
+    rng = _rng(generator)
     return _finish(rng.integers(low, int(high), size=tuple(size)).astype(d.np), requires_grad)
 
 

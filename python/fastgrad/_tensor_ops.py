@@ -512,7 +512,7 @@ def multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
     if not replacement and num_samples > rows.shape[1]:
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
                          f"from {rows.shape[1]} categories")
-    rng = generator if isinstance(generator, np.random.Generator) else _rng()
+    rng = _rng(generator)
     out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
     for i, r in enumerate(rows):
         total = r.sum()
