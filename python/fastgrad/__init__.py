@@ -20,7 +20,10 @@ from fastgrad import (
     _backend,
     _ops,
     _tensor_ops,
+    accelerator,
     autograd,  # noqa: F401
+    backends,
+    cuda,
     linalg,  # noqa: F401
     nn,
     optim,
@@ -31,6 +34,7 @@ from fastgrad._config import show_config
 from fastgrad._creation import (
     arange,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
@@ -47,6 +51,13 @@ from fastgrad._creation import (
     tensor,
     zeros,
     zeros_like,
+)
+from fastgrad._device import (
+    device,
+    get_default_device,
+    get_default_dtype,
+    set_default_device,
+    set_default_dtype,
 )
 from fastgrad._dtype import bool_ as bool
 from fastgrad._dtype import dtype, float32, float64, int64
@@ -124,9 +135,11 @@ __all__ = [
     "Function",
     "Tensor",
     "abs",
+    "accelerator",
     "arange",
     "argmax",
     "argmin",
+    "backends",
     "bool",
     "broadcast_to",
     "cat",
@@ -135,9 +148,12 @@ __all__ = [
     "clamp",
     "concatenate",
     "cos",
+    "cuda",
+    "device",
     "double",
     "dtype",
     "empty",
+    "empty_like",
     "enable_grad",
     "exp",
     "eye",
@@ -149,6 +165,8 @@ __all__ = [
     "full",
     "full_like",
     "get_backend",
+    "get_default_device",
+    "get_default_dtype",
     "get_num_threads",
     "grad",
     "gradcheck",
@@ -185,6 +203,8 @@ __all__ = [
     "result_type",
     "save",
     "set_backend",
+    "set_default_device",
+    "set_default_dtype",
     "set_grad_enabled",
     "set_num_threads",
     "show_config",
