@@ -84,7 +84,9 @@ def test_creation_functions_take_device(backend: str) -> None:
         fastgrad.randint(0, 3, (2,), device="cpu"), fastgrad.zeros_like(t, device="cpu"),
         fastgrad.ones_like(t, device=cpu), fastgrad.full_like(t, 2, device="cpu"),
         fastgrad.rand_like(t, device="cpu"), fastgrad.randn_like(t, device="cpu"),
-        fastgrad.empty_like(t, device="cpu"),
+        fastgrad.empty_like(t, device="cpu"), t.new_zeros(2, device="cpu"),
+        t.new_ones((2,), device=cpu), t.new_empty(2, device="cpu"),
+        t.new_full((2,), 1.0, device="cpu"), t.new_tensor([1.0], device="cpu"),
     ]
     assert all(m.device == cpu for m in made)
     calls = [
@@ -95,6 +97,9 @@ def test_creation_functions_take_device(backend: str) -> None:
         lambda d: fastgrad.rand(2, device=d), lambda d: fastgrad.randn(2, device=d),
         lambda d: fastgrad.randint(3, size=(2,), device=d),
         lambda d: fastgrad.zeros_like(t, device=d), lambda d: fastgrad.randn_like(t, device=d),
+        lambda d: t.new_zeros(2, device=d), lambda d: t.new_ones(2, device=d),
+        lambda d: t.new_empty(2, device=d), lambda d: t.new_full((2,), 1.0, device=d),
+        lambda d: t.new_tensor([1.0], device=d),
     ]
     for call in calls:
         with pytest.raises(RuntimeError, match=f"{CPU_ONLY}.*'cuda:0'"):
