@@ -20,7 +20,10 @@ from fastgrad import (
     _backend,
     _ops,
     _tensor_ops,
+    accelerator,
     autograd,  # noqa: F401
+    backends,
+    cuda,
     linalg,  # noqa: F401
     nn,
     optim,
@@ -32,6 +35,7 @@ from fastgrad._config import show_config
 from fastgrad._creation import (
     arange,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
@@ -48,6 +52,13 @@ from fastgrad._creation import (
     tensor,
     zeros,
     zeros_like,
+)
+from fastgrad._device import (
+    device,
+    get_default_device,
+    get_default_dtype,
+    set_default_device,
+    set_default_dtype,
 )
 from fastgrad._dtype import bool_ as bool
 from fastgrad._dtype import dtype, float32, float64, int64
@@ -126,9 +137,11 @@ __all__ = [
     "Function",
     "Tensor",
     "abs",
+    "accelerator",
     "arange",
     "argmax",
     "argmin",
+    "backends",
     "bool",
     "broadcast_to",
     "cat",
@@ -137,9 +150,12 @@ __all__ = [
     "clamp",
     "concatenate",
     "cos",
+    "cuda",
+    "device",
     "double",
     "dtype",
     "empty",
+    "empty_like",
     "enable_grad",
     "exp",
     "eye",
@@ -151,6 +167,8 @@ __all__ = [
     "full",
     "full_like",
     "get_backend",
+    "get_default_device",
+    "get_default_dtype",
     "get_num_threads",
     "grad",
     "gradcheck",
@@ -187,6 +205,8 @@ __all__ = [
     "result_type",
     "save",
     "set_backend",
+    "set_default_device",
+    "set_default_dtype",
     "set_grad_enabled",
     "set_num_threads",
     "show_config",

@@ -78,11 +78,13 @@ class _Writer:
                         f"{type(k).__name__} at {'.'.join(path) or 'the top level'}")
 
 
-def save(obj: Any, f: PathLike) -> None:
+def save(obj: Any, f: PathLike, pickle_module: Any = None, pickle_protocol: int = 2,
+         _use_new_zipfile_serialization: bool = True,
+         _disable_byteorder_record: bool = False) -> None:
     """Writes ``obj`` (a Tensor, a state dict, an optimizer's state_dict(), or nested dicts,
     lists and tuples of tensors, arrays, numbers and strings) to the .npz file ``f`` (a path,
     written as given, or a binary file object). Example: ``fastgrad.save(model.state_dict(),
-    "model.npz")``."""
+    "model.npz")``. PyTorch's pickle arguments are accepted and ignored (nothing is pickled)."""
     w = _Writer()
     root = w.encode(obj, [])
     meta = json.dumps({"format": _FORMAT, "version": _VERSION, "root": root}, allow_nan=False)
@@ -135,11 +137,38 @@ class _Reader:
         raise ValueError(f"fastgrad.load: {self.where} is damaged: unknown entry {obj!r:.80}")
 
 
-def load(f: PathLike) -> Any:
+def load(f: PathLike, map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = True, mmap: bool | None = None,
+         **pickle_load_args: Any) -> Any:
     """Reads an object written by ``fastgrad.save`` (tensors come back on the current backend,
     with their dtypes and bit for bit). A plain NumPy .npz gives a dict of tensors. Never
-    unpickles: loading an untrusted file cannot run code. Example: ``model.load_state_dict(
-    fastgrad.load("model.npz"))``."""
+    unpickles: loading an untrusted file cannot run code, whatever ``weights_only`` says.
+    ``f`` is a path or a binary file object. ``map_location`` as in PyTorch: None, "cpu", a CPU
+    device, a dict whose targets are the CPU, or a callable ``fn(tensor, "cpu")`` applied to
+    each loaded tensor (its result replaces the tensor unless None); a non-CPU target raises.
+    Example: ``model.load_state_dict(fastgrad.load("model.npz", map_location="cpu"))``."""
+    from fastgrad._device import map_location_check
+
+    fn = map_location_check(map_location)
+    obj = _load(f)
+    return obj if fn is None else _map_tensors(obj, fn)
+
+
+def _map_tensors(obj: Any, fn: Any) -> Any:
+    if isinstance(obj, Tensor):
+        r = fn(obj, "cpu")
+        return obj if r is None else r
+    if isinstance(obj, dict):
+        out = type(obj)() if isinstance(obj, OrderedDict) else {}
+        for k, v in obj.items():
+            out[k] = _map_tensors(v, fn)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj
+
+
+def _load(f: PathLike) -> Any:
     where = os.fspath(f) if isinstance(f, (str, os.PathLike)) else "the file"
     try:
         npz = np.load(f, allow_pickle=False)
