@@ -1,7 +1,9 @@
-// The backward engine. 1) count each node's dependencies with an explicit stack; 2) run a node
-// when its count reaches 0; 3) sum incoming gradients into a per-node buffer, reduce broadcast
-// gradients with sum_to; 4) free each buffer once consumed and saved tensors after each node
-// unless retain_graph. Not here: the derivative rules (ops_*.cpp).
+// The backward engine: run_backward in named steps, each with a twin of the same name in
+// python/fastgrad/reference/engine.py: count_dependencies (an explicit stack, nothing recurses),
+// seed_roots, then for each node whose count reaches 0: input_grads (its summed gradient buffer,
+// freed once consumed), capture (grad() only), evaluate (the rule; saved tensors freed unless
+// retain_graph), route_gradients (sum_to for broadcast gradients); last check_captured.
+// Not here: the derivative rules (ops_*.cpp).
 #include "autograd/engine.h"
 
 #include <atomic>
@@ -199,6 +201,139 @@ void check_anomaly(const Node& node, const GradList& outs) {
   }
 }
 
+// The steps of run_backward, in order; each has a twin of the same name in
+// python/fastgrad/reference/engine.py.
+
+// 1) Dependency counts: tasks.get(n).dependencies = the number of edges into n, by an explicit
+// depth-first walk from the roots (nothing recurses: a 10^6-node chain must not overflow).
+void count_dependencies(const std::vector<Edge>& root_edges, TaskTable& tasks) {
+  std::vector<Node*> stack;
+  for (auto& e : root_edges) {
+    bool fresh = false;
+    tasks.get(e.fn.get(), &fresh);
+    if (fresh) stack.push_back(e.fn.get());
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (auto& e : n->next_edges_) {
+      if (!e.fn) continue;
+      bool fresh = false;
+      tasks.get(e.fn.get(), &fresh).dependencies++;
+      if (fresh) stack.push_back(e.fn.get());
+    }
+  }
+}
+
+// 2) Seeding: each root's gradient (ones for a one-element root given none) goes into its node's
+// buffer; the roots that nothing else feeds are queued in `ready`.
+void seed_roots(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                const std::vector<Edge>& root_edges, TaskTable& tasks, std::vector<Node*>& ready) {
+  for (size_t i = 0; i < roots.size(); ++i) {
+    Tensor g = grad_roots[i];
+    if (!g) {
+      FG_RUNTIME_CHECK(roots[i]->numel() == 1,
+                       "grad can be implicitly created only for scalar outputs; "
+                       "pass gradient= for a tensor of shape ", roots[i]->shape());
+      g = full(roots[i]->shape(), 1.0, roots[i]->dtype());
+    }
+    FG_CHECK(g->shape() == roots[i]->shape(), "backward: gradient of shape ", g->shape(),
+             " does not match the tensor's shape ", roots[i]->shape());
+    Node* n = root_edges[i].fn.get();
+    accumulate(tasks.get(n), root_edges[i].input_nr, std::move(g));
+  }
+  for (auto& e : root_edges) {
+    NodeTask& t = tasks.get(e.fn.get());
+    if (t.dependencies == 0) {
+      t.dependencies = -1;  // queued
+      ready.push_back(e.fn.get());
+    }
+  }
+}
+
+// 3a) A ready node's output gradients: its buffer, moved out, zeros for outputs nothing reached,
+// then its pre-hooks (Tensor.register_hook on a non-leaf) and retain_grad() bookkeeping.
+void input_grads(Node* node, NodeTask& task, bool create_graph, std::vector<Tensor>& grads) {
+  grads.clear();
+  grads.resize(node->num_outputs());
+  if (!grads.empty()) grads[0] = std::move(task.first);
+  for (size_t k = 1; k < grads.size() && k <= task.rest.size(); ++k) {
+    grads[k] = std::move(task.rest[k - 1]);
+  }
+  for (size_t k = 0; k < grads.size(); ++k) {
+    if (!grads[k]) grads[k] = full(node->output_meta_[k].shape, 0.0, node->output_meta_[k].dtype);
+  }
+  if (node->extras_) {
+    for (auto& [nr, hook] : node->extras_->pre_hooks) {
+      Tensor r = hook(grads[nr]);
+      if (r) grads[nr] = r;
+    }
+    // retain: the .grad of outputs that asked for retain_grad().
+    for (auto& [nr, weak] : node->extras_->retained) {
+      if (auto t = weak.lock()) {
+        t->grad_ = t->grad_ ? add(t->grad_, grads[nr])
+                            : (create_graph ? grads[nr] : clone(grads[nr]));
+      }
+    }
+  }
+}
+
+// 3b) grad(): the gradient arriving at an input's edge is captured. True when the node is not to
+// be run: a leaf's accumulator, whose .grad grad() leaves alone.
+bool capture(Node* node, const std::vector<Tensor>& grads, const std::vector<Edge>& input_edges,
+             std::vector<Tensor>& captured) {
+  bool skip = false;
+  for (size_t i = 0; i < input_edges.size(); ++i) {
+    if (input_edges[i].fn.get() == node) {
+      captured[i] = grads[input_edges[i].input_nr];
+      if (dynamic_cast<AccumulateGrad*>(node)) skip = true;
+    }
+  }
+  if (!skip && dynamic_cast<AccumulateGrad*>(node)) skip = true;
+  return skip;
+}
+
+// 3c) Evaluates one node: its rule on its output gradients, one gradient per input; then frees
+// what it saved unless the graph is kept.
+GradList evaluate(Node* node, std::vector<Tensor>& grads, bool keep_graph, bool anomaly) {
+  FG_RUNTIME_CHECK(!node->released_,
+                   "Trying to backward through the graph a second time (or to read saved "
+                   "tensors after they were freed) in ", node->name(),
+                   ". Saved tensors are freed after backward; pass retain_graph=True to the "
+                   "first backward if you need to backward twice.");
+  GradList outs = node->apply(grads);
+  if (anomaly) check_anomaly(*node, outs);
+  if (!keep_graph) node->release_saved();
+  return outs;
+}
+
+// 3d) Routes a node's input gradients along its edges: summed to the input's shape (undoing
+// broadcasting) and cast to its dtype, accumulated into the next node's buffer; a next node
+// whose last dependency this was is queued.
+void route_gradients(Node* node, GradList& outs, TaskTable& tasks, std::vector<Node*>& ready) {
+  for (size_t i = 0; i < node->next_edges_.size(); ++i) {
+    const Edge& e = node->next_edges_[i];
+    if (!e.fn) continue;
+    NodeTask& t = tasks.get(e.fn.get());
+    Tensor g = i < outs.size() ? std::move(outs[i]) : nullptr;
+    if (g) {
+      const TensorMeta& m = node->input_meta_[i];
+      if (g->shape() != m.shape) g = sum_to(g, m.shape);
+      if (g->dtype() != m.dtype) g = to_dtype(g, m.dtype);
+      accumulate(t, e.input_nr, std::move(g));
+    }
+    if (--t.dependencies == 0) ready.push_back(e.fn.get());
+  }
+}
+
+// 4) grad(): every input must have received a gradient unless allow_unused.
+void check_captured(const std::vector<Tensor>& captured, bool allow_unused) {
+  for (size_t i = 0; i < captured.size(); ++i) {
+    FG_RUNTIME_CHECK(captured[i] || allow_unused, "grad: input ", i,
+                     " was not used in the graph; pass allow_unused=True to get None for it");
+  }
+}
+
 }  // namespace
 
 std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
@@ -217,7 +352,7 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   }
 
   // Inputs of fastgrad.grad(): the gradient arriving at each one's edge is captured.
-  const bool capture = !inputs.empty();
+  const bool capturing = !inputs.empty();
   std::vector<Edge> input_edges;
   for (size_t i = 0; i < inputs.size(); ++i) {
     FG_RUNTIME_CHECK(inputs[i] && inputs[i]->requires_grad_, "grad: input ", i,
@@ -226,124 +361,26 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& roots,
   }
   std::vector<Tensor> captured(inputs.size());
 
-  // 1) Dependency counts, by an explicit depth-first walk.
-  {
-    std::vector<Node*> stack;
-    for (auto& e : root_edges) {
-      bool fresh = false;
-      tasks.get(e.fn.get(), &fresh);
-      if (fresh) stack.push_back(e.fn.get());
-    }
-    while (!stack.empty()) {
-      Node* n = stack.back();
-      stack.pop_back();
-      for (auto& e : n->next_edges_) {
-        if (!e.fn) continue;
-        bool fresh = false;
-        tasks.get(e.fn.get(), &fresh).dependencies++;
-        if (fresh) stack.push_back(e.fn.get());
-      }
-    }
-  }
-
-  // Seed the roots.
-  for (size_t i = 0; i < roots.size(); ++i) {
-    Tensor g = grad_roots[i];
-    if (!g) {
-      FG_RUNTIME_CHECK(roots[i]->numel() == 1,
-                       "grad can be implicitly created only for scalar outputs; "
-                       "pass gradient= for a tensor of shape ", roots[i]->shape());
-      g = full(roots[i]->shape(), 1.0, roots[i]->dtype());
-    }
-    FG_CHECK(g->shape() == roots[i]->shape(), "backward: gradient of shape ", g->shape(),
-             " does not match the tensor's shape ", roots[i]->shape());
-    Node* n = root_edges[i].fn.get();
-    accumulate(tasks.get(n), root_edges[i].input_nr, std::move(g));
-  }
-
+  count_dependencies(root_edges, tasks);
   std::vector<Node*> ready;
-  for (auto& e : root_edges) {
-    NodeTask& t = tasks.get(e.fn.get());
-    if (t.dependencies == 0) {
-      t.dependencies = -1;  // queued
-      ready.push_back(e.fn.get());
-    }
-  }
+  seed_roots(roots, grad_roots, root_edges, tasks, ready);
 
+  // 3) Run each node once all the nodes that feed it have run.
   AutoGradMode mode(create_graph);
   const bool anomaly = AnomalyMode::is_enabled();
   std::vector<Tensor> grads;
   while (!ready.empty()) {
     Node* node = ready.back();
     ready.pop_back();
-    NodeTask& task = tasks.get(node);
-    grads.clear();
-    grads.resize(node->num_outputs());
-    if (!grads.empty()) grads[0] = std::move(task.first);
-    for (size_t k = 1; k < grads.size() && k <= task.rest.size(); ++k) {
-      grads[k] = std::move(task.rest[k - 1]);
-    }
-    for (size_t k = 0; k < grads.size(); ++k) {
-      if (!grads[k]) grads[k] = full(node->output_meta_[k].shape, 0.0, node->output_meta_[k].dtype);
-    }
-    if (node->extras_) {
-      for (auto& [nr, hook] : node->extras_->pre_hooks) {
-        Tensor r = hook(grads[nr]);
-        if (r) grads[nr] = r;
-      }
-      for (auto& [nr, weak] : node->extras_->retained) {
-        if (auto t = weak.lock()) {
-          t->grad_ = t->grad_ ? add(t->grad_, grads[nr])
-                              : (create_graph ? grads[nr] : clone(grads[nr]));
-        }
-      }
-    }
-
-    bool skip = false;
-    if (capture) {
-      for (size_t i = 0; i < input_edges.size(); ++i) {
-        if (input_edges[i].fn.get() == node) {
-          captured[i] = grads[input_edges[i].input_nr];
-          if (dynamic_cast<AccumulateGrad*>(node)) skip = true;
-        }
-      }
-      if (!skip && dynamic_cast<AccumulateGrad*>(node)) skip = true;
-    }
-
+    input_grads(node, tasks.get(node), create_graph, grads);
+    const bool skip = capturing && capture(node, grads, input_edges, captured);
     GradList outs;
-    if (!skip) {
-      FG_RUNTIME_CHECK(!node->released_,
-                       "Trying to backward through the graph a second time (or to read saved "
-                       "tensors after they were freed) in ", node->name(),
-                       ". Saved tensors are freed after backward; pass retain_graph=True to the "
-                       "first backward if you need to backward twice.");
-      outs = node->apply(grads);
-      if (anomaly) check_anomaly(*node, outs);
-      if (!keep_graph) node->release_saved();
-    }
+    if (!skip) outs = evaluate(node, grads, keep_graph, anomaly);
     grads.clear();
-
-    for (size_t i = 0; i < node->next_edges_.size(); ++i) {
-      const Edge& e = node->next_edges_[i];
-      if (!e.fn) continue;
-      NodeTask& t = tasks.get(e.fn.get());
-      Tensor g = i < outs.size() ? std::move(outs[i]) : nullptr;
-      if (g) {
-        const TensorMeta& m = node->input_meta_[i];
-        if (g->shape() != m.shape) g = sum_to(g, m.shape);
-        if (g->dtype() != m.dtype) g = to_dtype(g, m.dtype);
-        accumulate(t, e.input_nr, std::move(g));
-      }
-      if (--t.dependencies == 0) ready.push_back(e.fn.get());
-    }
+    route_gradients(node, outs, tasks, ready);
   }
 
-  if (capture) {
-    for (size_t i = 0; i < captured.size(); ++i) {
-      FG_RUNTIME_CHECK(captured[i] || allow_unused, "grad: input ", i,
-                       " was not used in the graph; pass allow_unused=True to get None for it");
-    }
-  }
+  if (capturing) check_captured(captured, allow_unused);
   return captured;
 }
 

@@ -26,10 +26,12 @@ namespace fastgrad {
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
 Tensor to_dtype(const Tensor& x, DType dtype);
+Tensor clone(const Tensor& x);  // contiguous copy, differentiable
+
+// ops_creation.cpp (no autograd: fresh tensors) --------------------------------------------------
 Tensor scalar_tensor(double value, DType dtype);  // 0-d
 Tensor full(const Shape& shape, double value, DType dtype);
 Tensor zeros_like(const Tensor& x);
-Tensor clone(const Tensor& x);  // contiguous copy, differentiable
 
 // ops_reduce.cpp ---------------------------------------------------------------------------------
 // dims are normalised (negative allowed); empty dims = all dims.

@@ -1,6 +1,7 @@
-// Elementwise ops: forward (a map over tensor/map.h) and derivative rule side by side. Rules are
-// vector-Jacobian products written with these same differentiable ops (so create_graph works);
-// the fused backward ops (relu/sigmoid/tanh_backward) are ops with rules of their own.
+// Elementwise ops: forward (a map over tensor/map.h) and derivative rule side by side, each rule
+// declared above its forward and defined directly below it. Rules are vector-Jacobian products
+// written with these same differentiable ops (so create_graph works); the fused backward ops
+// (relu/sigmoid/tanh_backward) are ops with rules of their own. Creation is in ops_creation.cpp.
 #include <cmath>
 #include <limits>
 
@@ -92,109 +93,13 @@ Tensor compare(const char* op, const Tensor& a, const Tensor& b, F f) {
 Tensor zeros_of(const Tensor& like) { return full(like->shape(), 0.0, like->dtype()); }
 Tensor scalar_like(double v, const Tensor& like) { return scalar_tensor(v, like->dtype()); }
 
-// Rules: one function per op, named <op>_rule; grads[0] is the output gradient.
-GradList neg_rule(FnNode& n, const Grads& g) { return {neg(g[0])}; }
-GradList exp_rule(FnNode& n, const Grads& g) { return {mul(g[0], n.saved(0))}; }
-GradList log_rule(FnNode& n, const Grads& g) { return {div(g[0], n.saved(0))}; }
-GradList sqrt_rule(FnNode& n, const Grads& g) {
-  Tensor y = n.saved(0);
-  return {div(g[0], mul(y, scalar_like(2.0, y)))};
-}
-GradList abs_rule(FnNode& n, const Grads& g) { return {mul(g[0], sign(n.saved(0)))}; }
-GradList sin_rule(FnNode& n, const Grads& g) { return {mul(g[0], cos(n.saved(0)))}; }
-GradList cos_rule(FnNode& n, const Grads& g) { return {neg(mul(g[0], sin(n.saved(0))))}; }
-GradList tanh_rule(FnNode& n, const Grads& g) { return {tanh_backward(g[0], n.saved(0))}; }
-GradList sigmoid_rule(FnNode& n, const Grads& g) { return {sigmoid_backward(g[0], n.saved(0))}; }
-GradList relu_rule(FnNode& n, const Grads& g) { return {relu_backward(g[0], n.saved(0))}; }
-
-GradList relu_backward_rule(FnNode& n, const Grads& g) {
-  return {relu_backward(g[0], n.saved(1)), nullptr};
-}
-GradList sigmoid_backward_rule(FnNode& n, const Grads& g) {
-  Tensor go = n.saved(0), y = n.saved(1);
-  Tensor dg = n.needs_input_grad(0) ? sigmoid_backward(g[0], y) : nullptr;
-  Tensor dy;
-  if (n.needs_input_grad(1)) {
-    dy = mul(mul(g[0], go), sub(scalar_like(1.0, y), mul(scalar_like(2.0, y), y)));
-  }
-  return {dg, dy};
-}
-GradList tanh_backward_rule(FnNode& n, const Grads& g) {
-  Tensor go = n.saved(0), y = n.saved(1);
-  Tensor dg = n.needs_input_grad(0) ? tanh_backward(g[0], y) : nullptr;
-  Tensor dy = n.needs_input_grad(1) ? mul(mul(g[0], go), mul(scalar_like(-2.0, y), y)) : nullptr;
-  return {dg, dy};
-}
-
-GradList add_rule(FnNode& n, const Grads& g) { return {g[0], g[0]}; }
-GradList sub_rule(FnNode& n, const Grads& g) {
-  return {g[0], n.needs_input_grad(1) ? neg(g[0]) : nullptr};
-}
-GradList mul_rule(FnNode& n, const Grads& g) {
-  return {n.needs_input_grad(0) ? mul(g[0], n.saved(1)) : nullptr,
-          n.needs_input_grad(1) ? mul(g[0], n.saved(0)) : nullptr};
-}
-GradList div_rule(FnNode& n, const Grads& g) {
-  Tensor a = n.saved(0), b = n.saved(1);
-  Tensor da = n.needs_input_grad(0) ? div(g[0], b) : nullptr;
-  Tensor db = n.needs_input_grad(1) ? neg(div(mul(g[0], a), mul(b, b))) : nullptr;
-  return {da, db};
-}
-GradList pow_rule(FnNode& n, const Grads& g) {
-  Tensor a = n.saved(0), b = n.saved(1);
-  Tensor da, db;
-  if (n.needs_input_grad(0)) da = mul(g[0], mul(b, pow(a, sub(b, scalar_like(1.0, b)))));
-  if (n.needs_input_grad(1)) {
-    // d/db a^b = a^b log a; defined as 0 where a == 0 (as PyTorch does for b >= 0).
-    Tensor y = n.saved(2);
-    Tensor safe_log = log(where(eq(a, zeros_of(a)), full(a->shape(), 1.0, a->dtype()), a));
-    db = mul(g[0], mul(y, safe_log));
-  }
-  return {da, db};
-}
-// maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
-GradList select_rule(FnNode& n, const Grads& g, bool is_max) {
-  Tensor a = n.saved(0), b = n.saved(1);
-  Tensor half = scalar_like(0.5, g[0]);
-  Tensor zero = scalar_like(0.0, g[0]);
-  Tensor tie = eq(a, b);
-  Tensor a_wins = is_max ? gt(a, b) : lt(a, b);
-  Tensor b_wins = is_max ? lt(a, b) : gt(a, b);
-  Tensor ghalf = mul(g[0], half);
-  Tensor da, db;
-  if (n.needs_input_grad(0)) da = where(a_wins, g[0], where(tie, ghalf, zero));
-  if (n.needs_input_grad(1)) db = where(b_wins, g[0], where(tie, ghalf, zero));
-  return {da, db};
-}
-GradList maximum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, true); }
-GradList minimum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, false); }
-
-GradList where_rule(FnNode& n, const Grads& g) {
-  Tensor c = n.saved(0);
-  Tensor zero = scalar_like(0.0, g[0]);
-  return {nullptr, n.needs_input_grad(1) ? where(c, g[0], zero) : nullptr,
-          n.needs_input_grad(2) ? where(c, zero, g[0]) : nullptr};
-}
-GradList clamp_rule(FnNode& n, const Grads& g) {
-  // floats() = {has_lo, lo, has_hi, hi}; the gradient passes where lo <= x <= hi.
-  Tensor x = n.saved(0);
-  Tensor zero = scalar_like(0.0, g[0]);
-  Tensor r = g[0];
-  if (n.floats()[0] != 0.0) r = where(lt(x, scalar_like(n.floats()[1], x)), zero, r);
-  if (n.floats()[2] != 0.0) r = where(gt(x, scalar_like(n.floats()[3], x)), zero, r);
-  return {r};
-}
-GradList to_dtype_rule(FnNode& n, const Grads& g) {
-  return {to_dtype(g[0], n.input_meta_[0].dtype)};
-}
-GradList identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
-
 }  // namespace
 
 // --- unary ---------------------------------------------------------------------------------------
 // PARALLEL_MIN: kParallelMinExp for a libm call per element, kParallelMin for sqrt (one
 // vector instruction).
 #define FG_FLOAT_UNARY(NAME, NODE, EXPR, SAVE_OUTPUT, PARALLEL_MIN)                      \
+  static GradList NAME##_rule(FnNode& n, const Grads& g);                               \
   Tensor NAME(const Tensor& x) {                                                         \
     Tensor out = float_unary(#NAME, x, [](auto v) { return EXPR; }, PARALLEL_MIN);       \
     if (auto n = make_fn_node(NODE, NAME##_rule, {x}, {out})) {                          \
@@ -204,16 +109,21 @@ GradList identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
   }
 
 FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true, kParallelMin)
+static GradList sqrt_rule(FnNode& n, const Grads& g) {
+  Tensor y = n.saved(0);
+  return {div(g[0], mul(y, scalar_like(2.0, y)))};
+}
 FG_FLOAT_UNARY(sin, "SinBackward", std::sin(v), false, kParallelMinExp)
+static GradList sin_rule(FnNode& n, const Grads& g) { return {mul(g[0], cos(n.saved(0)))}; }
 FG_FLOAT_UNARY(cos, "CosBackward", std::cos(v), false, kParallelMinExp)
+static GradList cos_rule(FnNode& n, const Grads& g) { return {neg(mul(g[0], sin(n.saved(0))))}; }
 #undef FG_FLOAT_UNARY
 
 // Note [ReLU mask] (kernels/mask.h): a recorded ReLU of a contiguous input saves one bit per
 // element for its backward; any other ReLU (nothing to record, or a strided input) is a plain map
 // that saves its output, as the other unary ops do.
 namespace {
-Tensor relu_mask_apply(const Tensor& g, const Tensor& bits);
-GradList relu_mask_rule(FnNode& n, const Grads& g) { return {relu_mask_apply(g[0], n.saved(0))}; }
+GradList relu_mask_rule(FnNode& n, const Grads& g);
 
 // body(i0, len) over [0, n) in blocks of kBlock elements (a multiple of 8, so every block starts
 // on a mask byte), on several threads for large n.
@@ -246,8 +156,11 @@ Tensor relu_mask_apply(const Tensor& g_in, const Tensor& bits) {
   }
   return out;
 }
+// The rule of relu_mask_apply and of a ReLU that saved its mask: the same mask applied to g.
+GradList relu_mask_rule(FnNode& n, const Grads& g) { return {relu_mask_apply(g[0], n.saved(0))}; }
 }  // namespace
 
+static GradList relu_rule(FnNode& n, const Grads& g);
 Tensor relu(const Tensor& x) {
   check_float("relu", x);
   if (!x->is_contiguous() || !any_requires_grad({&x})) {
@@ -270,8 +183,10 @@ Tensor relu(const Tensor& x) {
   if (auto node = make_fn_node("ReluBackward", relu_mask_rule, {x}, {out})) node->save(bits);
   return out;
 }
+static GradList relu_rule(FnNode& n, const Grads& g) { return {relu_backward(g[0], n.saved(0))}; }
 
 // exp, log, sigmoid and tanh run the vectorised loops of kernels/vmath.
+static GradList exp_rule(FnNode& n, const Grads& g);
 Tensor exp(const Tensor& x) {
   Tensor out = float_unary_rows(
       "exp", x, [](int64_t n, const auto* a, auto* o) { vexp(n, a, o); },
@@ -279,7 +194,9 @@ Tensor exp(const Tensor& x) {
   if (auto n = make_fn_node("ExpBackward", exp_rule, {x}, {out})) n->save(out, true);
   return out;
 }
+static GradList exp_rule(FnNode& n, const Grads& g) { return {mul(g[0], n.saved(0))}; }
 
+static GradList sigmoid_rule(FnNode& n, const Grads& g);
 Tensor sigmoid(const Tensor& x) {
   Tensor out = float_unary_rows(
       "sigmoid", x, [](int64_t n, const auto* a, auto* o) { vsigmoid(n, a, o); },
@@ -287,7 +204,11 @@ Tensor sigmoid(const Tensor& x) {
   if (auto n = make_fn_node("SigmoidBackward", sigmoid_rule, {x}, {out})) n->save(out, true);
   return out;
 }
+static GradList sigmoid_rule(FnNode& n, const Grads& g) {
+  return {sigmoid_backward(g[0], n.saved(0))};
+}
 
+static GradList log_rule(FnNode& n, const Grads& g);
 Tensor log(const Tensor& x) {
   Tensor out = float_unary_rows(
       "log", x, [](int64_t n, const auto* a, auto* o) { vlog(n, a, o); },
@@ -295,7 +216,9 @@ Tensor log(const Tensor& x) {
   if (auto n = make_fn_node("LogBackward", log_rule, {x}, {out})) n->save(x);
   return out;
 }
+static GradList log_rule(FnNode& n, const Grads& g) { return {div(g[0], n.saved(0))}; }
 
+static GradList tanh_rule(FnNode& n, const Grads& g);
 Tensor tanh(const Tensor& x) {
   Tensor out = float_unary_rows(
       "tanh", x, [](int64_t n, const auto* a, auto* o) { vtanh(n, a, o); },
@@ -303,14 +226,18 @@ Tensor tanh(const Tensor& x) {
   if (auto n = make_fn_node("TanhBackward", tanh_rule, {x}, {out})) n->save(out, true);
   return out;
 }
+static GradList tanh_rule(FnNode& n, const Grads& g) { return {tanh_backward(g[0], n.saved(0))}; }
 
+static GradList neg_rule(FnNode& n, const Grads& g);
 Tensor neg(const Tensor& x) {
   Tensor out;
   FG_DISPATCH_NUMERIC(x->dtype(), "neg", T, out = map1<T, T>(x, x->dtype(), [](T v) { return -v; }));
   make_fn_node("NegBackward", neg_rule, {x}, {out});
   return out;
 }
+static GradList neg_rule(FnNode& n, const Grads& g) { return {neg(g[0])}; }
 
+static GradList abs_rule(FnNode& n, const Grads& g);
 Tensor abs(const Tensor& x) {
   Tensor out;
   FG_DISPATCH_NUMERIC(x->dtype(), "abs", T,
@@ -318,6 +245,7 @@ Tensor abs(const Tensor& x) {
   if (auto n = make_fn_node("AbsBackward", abs_rule, {x}, {out})) n->save(x);
   return out;
 }
+static GradList abs_rule(FnNode& n, const Grads& g) { return {mul(g[0], sign(n.saved(0)))}; }
 
 Tensor sign(const Tensor& x) {
   Tensor out;
@@ -334,6 +262,7 @@ Tensor logical_not(const Tensor& x) {
 }
 
 // --- fused backward ops --------------------------------------------------------------------------
+static GradList relu_backward_rule(FnNode& n, const Grads& g);
 Tensor relu_backward(const Tensor& g, const Tensor& y) {
   Tensor out = float_binary("relu_backward", g, y, [](auto gv, auto yv) {
     return yv > decltype(yv)(0) ? gv : decltype(gv)(0);
@@ -344,7 +273,11 @@ Tensor relu_backward(const Tensor& g, const Tensor& y) {
   }
   return out;
 }
+static GradList relu_backward_rule(FnNode& n, const Grads& g) {
+  return {relu_backward(g[0], n.saved(1)), nullptr};
+}
 
+static GradList sigmoid_backward_rule(FnNode& n, const Grads& g);
 Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
   Tensor out = float_binary("sigmoid_backward", g, y, [](auto gv, auto yv) {
     return gv * yv * (decltype(yv)(1) - yv);
@@ -355,7 +288,17 @@ Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
   }
   return out;
 }
+static GradList sigmoid_backward_rule(FnNode& n, const Grads& g) {
+  Tensor go = n.saved(0), y = n.saved(1);
+  Tensor dg = n.needs_input_grad(0) ? sigmoid_backward(g[0], y) : nullptr;
+  Tensor dy;
+  if (n.needs_input_grad(1)) {
+    dy = mul(mul(g[0], go), sub(scalar_like(1.0, y), mul(scalar_like(2.0, y), y)));
+  }
+  return {dg, dy};
+}
 
+static GradList tanh_backward_rule(FnNode& n, const Grads& g);
 Tensor tanh_backward(const Tensor& g, const Tensor& y) {
   Tensor out = float_binary("tanh_backward", g, y, [](auto gv, auto yv) {
     return gv * (decltype(yv)(1) - yv * yv);
@@ -366,8 +309,15 @@ Tensor tanh_backward(const Tensor& g, const Tensor& y) {
   }
   return out;
 }
+static GradList tanh_backward_rule(FnNode& n, const Grads& g) {
+  Tensor go = n.saved(0), y = n.saved(1);
+  Tensor dg = n.needs_input_grad(0) ? tanh_backward(g[0], y) : nullptr;
+  Tensor dy = n.needs_input_grad(1) ? mul(mul(g[0], go), mul(scalar_like(-2.0, y), y)) : nullptr;
+  return {dg, dy};
+}
 
 // --- binary --------------------------------------------------------------------------------------
+static GradList add_rule(FnNode& n, const Grads& g);
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out;
   if (a->dtype() == DType::Bool && b->dtype() == DType::Bool) {
@@ -378,13 +328,19 @@ Tensor add(const Tensor& a, const Tensor& b) {
   make_fn_node("AddBackward", add_rule, {a, b}, {out});
   return out;
 }
+static GradList add_rule(FnNode& n, const Grads& g) { return {g[0], g[0]}; }
 
+static GradList sub_rule(FnNode& n, const Grads& g);
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = numeric_binary("sub", a, b, [](auto x, auto y) { return x - y; });
   make_fn_node("SubBackward", sub_rule, {a, b}, {out});
   return out;
 }
+static GradList sub_rule(FnNode& n, const Grads& g) {
+  return {g[0], n.needs_input_grad(1) ? neg(g[0]) : nullptr};
+}
 
+static GradList mul_rule(FnNode& n, const Grads& g);
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out;
   if (a->dtype() == DType::Bool && b->dtype() == DType::Bool) {
@@ -398,7 +354,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+static GradList mul_rule(FnNode& n, const Grads& g) {
+  return {n.needs_input_grad(0) ? mul(g[0], n.saved(1)) : nullptr,
+          n.needs_input_grad(1) ? mul(g[0], n.saved(0)) : nullptr};
+}
 
+static GradList div_rule(FnNode& n, const Grads& g);
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = float_binary("div", a, b, [](auto x, auto y) { return x / y; });
   if (auto n = make_fn_node("DivBackward", div_rule, {a, b}, {out})) {
@@ -406,6 +367,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
     n->save(b);
   }
   return out;
+}
+static GradList div_rule(FnNode& n, const Grads& g) {
+  Tensor a = n.saved(0), b = n.saved(1);
+  Tensor da = n.needs_input_grad(0) ? div(g[0], b) : nullptr;
+  Tensor db = n.needs_input_grad(1) ? neg(div(mul(g[0], a), mul(b, b))) : nullptr;
+  return {da, db};
 }
 
 // Note [pow fast paths]: a 0-d exponent of 2, 3, 1, 0.5, -0.5, -1 or -2 (x ** 2 in a squared
@@ -434,6 +401,7 @@ Tensor pow_scalar(const Tensor& a, T e) {
 }
 }  // namespace
 
+static GradList pow_rule(FnNode& n, const Grads& g);
 Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out;
   if (b->dim() == 0 && a->dtype() == b->dtype() && is_floating(a->dtype())) {
@@ -447,7 +415,21 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+static GradList pow_rule(FnNode& n, const Grads& g) {
+  Tensor a = n.saved(0), b = n.saved(1);
+  Tensor da, db;
+  if (n.needs_input_grad(0)) da = mul(g[0], mul(b, pow(a, sub(b, scalar_like(1.0, b)))));
+  if (n.needs_input_grad(1)) {
+    // d/db a^b = a^b log a; defined as 0 where a == 0 (as PyTorch does for b >= 0).
+    Tensor y = n.saved(2);
+    Tensor safe_log = log(where(eq(a, zeros_of(a)), full(a->shape(), 1.0, a->dtype()), a));
+    db = mul(g[0], mul(y, safe_log));
+  }
+  return {da, db};
+}
 
+static GradList maximum_rule(FnNode& n, const Grads& g);
+static GradList select_rule(FnNode& n, const Grads& g, bool is_max);
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor out = numeric_binary("maximum", a, b, [](auto x, auto y) {
     return (x != x) ? x : (x > y ? x : y);  // NaN propagates as in NumPy
@@ -458,7 +440,9 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+static GradList maximum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, true); }
 
+static GradList minimum_rule(FnNode& n, const Grads& g);
 Tensor minimum(const Tensor& a, const Tensor& b) {
   Tensor out = numeric_binary("minimum", a, b, [](auto x, auto y) {
     return (x != x) ? x : (x < y ? x : y);
@@ -469,6 +453,22 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+static GradList minimum_rule(FnNode& n, const Grads& g) { return select_rule(n, g, false); }
+
+// maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
+static GradList select_rule(FnNode& n, const Grads& g, bool is_max) {
+  Tensor a = n.saved(0), b = n.saved(1);
+  Tensor half = scalar_like(0.5, g[0]);
+  Tensor zero = scalar_like(0.0, g[0]);
+  Tensor tie = eq(a, b);
+  Tensor a_wins = is_max ? gt(a, b) : lt(a, b);
+  Tensor b_wins = is_max ? lt(a, b) : gt(a, b);
+  Tensor ghalf = mul(g[0], half);
+  Tensor da, db;
+  if (n.needs_input_grad(0)) da = where(a_wins, g[0], where(tie, ghalf, zero));
+  if (n.needs_input_grad(1)) db = where(b_wins, g[0], where(tie, ghalf, zero));
+  return {da, db};
+}
 
 Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](auto x, auto y) { return x < y; }); }
 Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](auto x, auto y) { return x <= y; }); }
@@ -477,6 +477,7 @@ Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](auto
 Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, [](auto x, auto y) { return x == y; }); }
 Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, [](auto x, auto y) { return x != y; }); }
 
+static GradList where_rule(FnNode& n, const Grads& g);
 Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) {
   FG_TYPE_CHECK(c->dtype() == DType::Bool, "where: condition must be a bool tensor, got ",
                 dtype_name(c->dtype()));
@@ -488,7 +489,29 @@ Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) {
   if (auto n = make_fn_node("WhereBackward", where_rule, {c, a, b}, {out})) n->save(c);
   return out;
 }
+static GradList where_rule(FnNode& n, const Grads& g) {
+  Tensor c = n.saved(0);
+  Tensor zero = scalar_like(0.0, g[0]);
+  return {nullptr, n.needs_input_grad(1) ? where(c, g[0], zero) : nullptr,
+          n.needs_input_grad(2) ? where(c, zero, g[0]) : nullptr};
+}
 
+// clamp's bounds as its rule reads them, kept in the node's floats() as {has_lo, lo, has_hi, hi}.
+namespace {
+struct ClampBounds {
+  std::optional<double> lo, hi;
+  void save(FnNode& n) const {
+    n.floats() = {lo ? 1.0 : 0.0, lo.value_or(0.0), hi ? 1.0 : 0.0, hi.value_or(0.0)};
+  }
+  static ClampBounds of(FnNode& n) {
+    const std::vector<double>& f = n.floats();
+    return {f[0] != 0.0 ? std::optional<double>(f[1]) : std::nullopt,
+            f[2] != 0.0 ? std::optional<double>(f[3]) : std::nullopt};
+  }
+};
+}  // namespace
+
+static GradList clamp_rule(FnNode& n, const Grads& g);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
   Tensor out;
   const bool has_lo = lo.has_value(), has_hi = hi.has_value();
@@ -500,12 +523,22 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
                       }));
   if (auto n = make_fn_node("ClampBackward", clamp_rule, {x}, {out})) {
     n->save(x);
-    n->floats() = {has_lo ? 1.0 : 0.0, l, has_hi ? 1.0 : 0.0, h};
+    ClampBounds{lo, hi}.save(*n);
   }
   return out;
 }
+static GradList clamp_rule(FnNode& n, const Grads& g) {
+  // The gradient passes where lo <= x <= hi.
+  const ClampBounds b = ClampBounds::of(n);
+  Tensor x = n.saved(0);
+  Tensor zero = scalar_like(0.0, g[0]);
+  Tensor r = g[0];
+  if (b.lo) r = where(lt(x, scalar_like(*b.lo, x)), zero, r);
+  if (b.hi) r = where(gt(x, scalar_like(*b.hi, x)), zero, r);
+  return {r};
+}
 
-// --- dtype, creation, copies ---------------------------------------------------------------------
+// --- dtype, copies -------------------------------------------------------------------------------
 template <class To>
 static Tensor cast_to(const Tensor& x, DType d) {
   Tensor out;
@@ -514,6 +547,7 @@ static Tensor cast_to(const Tensor& x, DType d) {
   return out;
 }
 
+static GradList to_dtype_rule(FnNode& n, const Grads& g);
 Tensor to_dtype(const Tensor& x, DType d) {
   if (x->dtype() == d) return x;
   Tensor out;
@@ -523,48 +557,18 @@ Tensor to_dtype(const Tensor& x, DType d) {
   }
   return out;
 }
-
-Tensor full(const Shape& shape, double value, DType d) {
-  Tensor out = empty(shape, d);
-  FG_DISPATCH_ALL(d, T, {
-    T v = static_cast<T>(value);
-    T* p = out->data<T>();
-    for (int64_t i = 0, n = out->numel(); i < n; ++i) p[i] = v;
-  });
-  return out;
+static GradList to_dtype_rule(FnNode& n, const Grads& g) {
+  return {to_dtype(g[0], n.input_meta_[0].dtype)};
 }
 
-Tensor scalar_tensor(double value, DType d) { return full({}, value, d); }
-
-Tensor zeros_like(const Tensor& x) { return full(x->shape(), 0.0, x->dtype()); }
-
+static GradList identity_rule(FnNode& n, const Grads& g);
 Tensor clone(const Tensor& x) {
   Tensor out;
   FG_DISPATCH_ALL(x->dtype(), T, out = map1<T, T>(x, x->dtype(), [](T v) { return v; }));
   make_fn_node("CloneBackward", identity_rule, {x}, {out});
   return out;
 }
-
-Tensor contiguous(const Tensor& x) { return x->is_contiguous() ? x : clone(x); }
-
-void copy_into(const Tensor& dst, const Tensor& src) {
-  Shape shape = dst->shape();
-  Shape b = broadcast_shapes("copy_", shape, src->shape());
-  FG_CHECK(b == shape, "copy_: cannot broadcast a tensor of shape ", src->shape(),
-           " into one of shape ", shape);
-  std::array<Shape, 2> st{dst->strides(), broadcast_strides(src->shape(), src->strides(), shape)};
-  FG_DISPATCH_ALL(dst->dtype(), To, {
-    To* pd = dst->data<To>();
-    FG_DISPATCH_ALL(src->dtype(), From, {
-      const From* ps = src->data<From>();
-      for_each_row<2>(shape, st, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                     const std::array<int64_t, 2>& s) {
-        for (int64_t i = 0; i < n; ++i)
-          pd[off[0] + i * s[0]] = static_cast<To>(ps[off[1] + i * s[1]]);
-      });
-    });
-  });
-}
+static GradList identity_rule(FnNode& n, const Grads& g) { return {g[0]}; }
 
 // --- log1p, expm1, erf, softplus: libm per element (std::log1p, ...), forward then rule ---------
 namespace {

@@ -27,14 +27,9 @@ Tensor checked_positions(const char* op, const Tensor& pos, int64_t n) {
   return p;
 }
 
-// Rules: saved(0) is pos; the positions' own gradient is always None.
-GradList take_rule(FnNode& n, const Grads& g) {
-  return {put_add(g[0], n.saved(0), n.input_meta_[0].shape), nullptr};
-}
-GradList put_add_rule(FnNode& n, const Grads& g) { return {take(g[0], n.saved(0)), nullptr}; }
-
 }  // namespace
 
+static GradList take_rule(FnNode& n, const Grads& g);
 Tensor take(const Tensor& x, const Tensor& pos) {
   Tensor p = checked_positions("take", pos, x->numel());
   const int64_t m = p->numel();
@@ -50,7 +45,12 @@ Tensor take(const Tensor& x, const Tensor& pos) {
   if (auto n = make_fn_node("TakeBackward", take_rule, {x, pos}, {out})) n->save(pos);
   return out;
 }
+// saved(0) is pos; the positions' own gradient is always None (here and in put_add).
+static GradList take_rule(FnNode& n, const Grads& g) {
+  return {put_add(g[0], n.saved(0), n.input_meta_[0].shape), nullptr};
+}
 
+static GradList put_add_rule(FnNode& n, const Grads& g);
 Tensor put_add(const Tensor& src, const Tensor& pos, const Shape& shape) {
   for (int64_t d : shape) FG_CHECK(d >= 0, "put_add: negative dimension in shape ", shape);
   const int64_t numel = shape_numel(shape);
@@ -73,6 +73,9 @@ Tensor put_add(const Tensor& src, const Tensor& pos, const Shape& shape) {
   });
   if (auto n = make_fn_node("PutAddBackward", put_add_rule, {src, pos}, {out})) n->save(pos);
   return out;
+}
+static GradList put_add_rule(FnNode& n, const Grads& g) {
+  return {take(g[0], n.saved(0)), nullptr};
 }
 
 }  // namespace fastgrad

@@ -92,31 +92,9 @@ Tensor target_positions(const Tensor& t, int64_t C) {
   return pos;
 }
 
-// Inputs (g, x, lse, t); gout (M, C). With P = softmax(x) and u = gout * g[:, None]:
-// d g = sum(gout * P, 1) - gout[i, t_i];  d x = P * (u - sum(u * P, 1)).
-GradList xent_backward_rule(FnNode& n, const Grads& gout) {
-  Tensor g = n.saved(0), x = n.saved(1), t = n.saved(2);
-  const int64_t M = x->shape()[0], C = x->shape()[1];
-  Tensor p = softmax(x, 1);
-  Tensor dg, dx;
-  if (n.needs_input_grad(0)) {
-    Tensor picked = take(gout[0], target_positions(contiguous_nograd(t), C));
-    dg = sub(sum(mul(gout[0], p), {1}, false), picked);
-  }
-  if (n.needs_input_grad(1)) {
-    Tensor u = mul(gout[0], reshape(g, {M, 1}));
-    dx = mul(p, sub(u, sum(mul(u, p), {1}, true)));
-  }
-  return {dg, dx, nullptr, nullptr};
-}
-
-// Inputs (x, t); saved x, t, lse.
-GradList xent_rule(FnNode& n, const Grads& g) {
-  return {cross_entropy_rows_backward(g[0], n.saved(0), n.saved(2), n.saved(1)), nullptr};
-}
-
 }  // namespace
 
+static GradList xent_rule(FnNode& n, const Grads& g);
 Tensor cross_entropy_rows(const Tensor& x, const Tensor& t) {
   const char* op = "cross_entropy";
   check_args(op, x, t);
@@ -136,6 +114,12 @@ Tensor cross_entropy_rows(const Tensor& x, const Tensor& t) {
   return loss;
 }
 
+// Inputs (x, t); saved x, t, lse.
+static GradList xent_rule(FnNode& n, const Grads& g) {
+  return {cross_entropy_rows_backward(g[0], n.saved(0), n.saved(2), n.saved(1)), nullptr};
+}
+
+static GradList xent_backward_rule(FnNode& n, const Grads& g);
 Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tensor& lse,
                                    const Tensor& t) {
   const char* op = "cross_entropy_backward";
@@ -162,6 +146,24 @@ Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tenso
     n->save(tc);
   }
   return out;
+}
+
+// Inputs (g, x, lse, t); gout (M, C). With P = softmax(x) and u = gout * g[:, None]:
+// d g = sum(gout * P, 1) - gout[i, t_i];  d x = P * (u - sum(u * P, 1)).
+static GradList xent_backward_rule(FnNode& n, const Grads& gout) {
+  Tensor g = n.saved(0), x = n.saved(1), t = n.saved(2);
+  const int64_t M = x->shape()[0], C = x->shape()[1];
+  Tensor p = softmax(x, 1);
+  Tensor dg, dx;
+  if (n.needs_input_grad(0)) {
+    Tensor picked = take(gout[0], target_positions(contiguous_nograd(t), C));
+    dg = sub(sum(mul(gout[0], p), {1}, false), picked);
+  }
+  if (n.needs_input_grad(1)) {
+    Tensor u = mul(gout[0], reshape(g, {M, 1}));
+    dx = mul(p, sub(u, sum(mul(u, p), {1}, true)));
+  }
+  return {dg, dx, nullptr, nullptr};
 }
 
 }  // namespace fastgrad

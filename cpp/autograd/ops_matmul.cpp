@@ -30,25 +30,13 @@ bool column_major(const Tensor& x) {
          x->strides()[d - 1] != 1;
 }
 
-// dA = g @ B^T, dB = A^T @ g, in the output's batch shape (the engine sums broadcast dims away).
-// A gradient is made in its input's layout: for a column-major input (x @ W.T) dB is computed as
-// (g^T @ A)^T, so the gradient reaching W through the transpose is contiguous and the optimizer
-// reads it without a copy. saved(0) = a (kept only if b needs a gradient), saved(1) = b (only if
-// a needs one); ints() = {a column-major, b column-major}.
-GradList matmul_rule(FnNode& n, const Grads& g) {
-  Tensor da, db;
-  if (n.needs_input_grad(0)) {
-    const Tensor& b = n.saved(1);
-    da = n.ints()[0] ? transpose_last(matmul(b, transpose_last(g[0])))
-                                 : matmul(g[0], transpose_last(b));
-  }
-  if (n.needs_input_grad(1)) {
-    const Tensor& a = n.saved(0);
-    db = n.ints()[1] ? transpose_last(matmul(transpose_last(g[0]), a))
-                                 : matmul(transpose_last(a), g[0]);
-  }
-  return {da, db};
-}
+// The layouts of matmul's inputs as its rule reads them, kept in the node's ints() as
+// {a column-major, b column-major}.
+struct MatmulLayout {
+  bool a_column_major, b_column_major;
+  void save(FnNode& n) const { n.ints() = {a_column_major, b_column_major}; }
+  static MatmulLayout of(FnNode& n) { return {n.ints()[0] != 0, n.ints()[1] != 0}; }
+};
 
 // x itself when its last two dims are row- or column-major (one unit stride, or a length-1 dim),
 // else a contiguous copy made without recording autograd (the node links to x directly).
@@ -125,6 +113,7 @@ void matmul_forward(const Tensor& a, const Tensor& b, const Shape& batch, const 
 
 }  // namespace
 
+static GradList matmul_rule(FnNode& n, const Grads& g);
 Tensor matmul(const Tensor& a, const Tensor& b) {
   FG_TYPE_CHECK(a->dtype() == b->dtype(), "matmul: dtypes ", dtype_name(a->dtype()), " and ",
                 dtype_name(b->dtype()), " differ");
@@ -152,9 +141,30 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (auto n = make_fn_node("MatmulBackward", matmul_rule, {a, b}, {out})) {
     n->save(n->needs_input_grad(1) ? a : nullptr);
     n->save(n->needs_input_grad(0) ? b : nullptr);
-    n->ints() = {column_major(a), column_major(b)};
+    MatmulLayout{column_major(a), column_major(b)}.save(*n);
   }
   return out;
+}
+
+// dA = g @ B^T, dB = A^T @ g, in the output's batch shape (the engine sums broadcast dims away).
+// A gradient is made in its input's layout: for a column-major input (x @ W.T) dB is computed as
+// (g^T @ A)^T, so the gradient reaching W through the transpose is contiguous and the optimizer
+// reads it without a copy. saved(0) = a (kept only if b needs a gradient), saved(1) = b (only if
+// a needs one); the layouts are MatmulLayout.
+static GradList matmul_rule(FnNode& n, const Grads& g) {
+  const MatmulLayout layout = MatmulLayout::of(n);
+  Tensor da, db;
+  if (n.needs_input_grad(0)) {
+    const Tensor& b = n.saved(1);
+    da = layout.a_column_major ? transpose_last(matmul(b, transpose_last(g[0])))
+                               : matmul(g[0], transpose_last(b));
+  }
+  if (n.needs_input_grad(1)) {
+    const Tensor& a = n.saved(0);
+    db = layout.b_column_major ? transpose_last(matmul(transpose_last(g[0]), a))
+                               : matmul(transpose_last(a), g[0]);
+  }
+  return {da, db};
 }
 
 }  // namespace fastgrad

@@ -155,35 +155,23 @@ void reduce_into(Reduce op, const Tensor& x, const std::vector<bool>& mask, cons
   }
 }
 
-// Rules. shape() is the output's keepdim shape, ints() the reduced dims, as the forward set them.
+// A reduction's arguments as its rule reads them: the reduced dims, kept in the node's ints(),
+// and the output's shape with keepdim=True, kept in its shape() (sum keeps only the shape).
+struct ReduceArgs {
+  const std::vector<int64_t>& dims;
+  const Shape& keepdim_shape;
+  static void save(FnNode& n, std::vector<int64_t> dims, Shape keepdim_shape) {
+    n.ints() = std::move(dims);
+    n.shape() = std::move(keepdim_shape);
+  }
+  static ReduceArgs of(FnNode& n) { return {n.ints(), n.shape()}; }
+};
+
 Tensor to_keepdim(const Tensor& t, const Shape& keep) {
   return t->shape() == keep ? t : reshape(t, keep);
 }
 
-GradList sum_rule(FnNode& n, const Grads& g) {
-  const Shape& in = n.input_meta_[0].shape;
-  Tensor gk = to_keepdim(g[0], n.shape());
-  return {gk->shape() == in ? gk : expand(gk, in)};
-}
-
-// amax / amin: the gradient is shared evenly by the elements equal to the result.
-GradList extreme_rule(FnNode& n, const Grads& g) {
-  Tensor x = detach(n.saved(0));
-  Tensor y = to_keepdim(detach(n.saved(1)), n.shape());
-  Tensor mask = to_dtype(eq(x, y), g[0]->dtype());
-  return {div(mul(to_keepdim(g[0], n.shape()), mask), sum(mask, n.ints(), true))};
-}
-
-GradList softmax_rule(FnNode& n, const Grads& g) {
-  Tensor y = n.saved(0);
-  return {mul(y, sub(g[0], sum(mul(g[0], y), n.ints(), true)))};
-}
-
-GradList log_softmax_rule(FnNode& n, const Grads& g) {
-  Tensor y = n.saved(0);
-  return {sub(g[0], mul(exp(y), sum(g[0], n.ints(), true)))};
-}
-
+GradList extreme_rule(FnNode& n, const Grads& g);
 Tensor extreme(const char* name, const char* node, Reduce op, const Tensor& x,
                const std::vector<int64_t>& dims, bool keepdim) {
   const std::vector<bool> mask = reduce_mask(name, x->dim(), dims);
@@ -197,10 +185,18 @@ Tensor extreme(const char* name, const char* node, Reduce op, const Tensor& x,
   if (auto n = make_fn_node(node, extreme_rule, {x}, {out})) {
     n->save(x);
     n->save(out, true);
-    n->ints() = mask_dims(mask);
-    n->shape() = reduced_shape(x->shape(), mask, true);
+    ReduceArgs::save(*n, mask_dims(mask), reduced_shape(x->shape(), mask, true));
   }
   return out;
+}
+
+// amax / amin: the gradient is shared evenly by the elements equal to the result.
+GradList extreme_rule(FnNode& n, const Grads& g) {
+  const ReduceArgs a = ReduceArgs::of(n);
+  Tensor x = detach(n.saved(0));
+  Tensor y = to_keepdim(detach(n.saved(1)), a.keepdim_shape);
+  Tensor mask = to_dtype(eq(x, y), g[0]->dtype());
+  return {div(mul(to_keepdim(g[0], a.keepdim_shape), mask), sum(mask, a.dims, true))};
 }
 
 Tensor arg_extreme(const char* name, Reduce op, const Tensor& x, std::optional<int64_t> dim,
@@ -256,13 +252,14 @@ Tensor softmax_impl(const char* name, const char* node, Rule rule, bool log_spac
   }
   if (auto n = make_fn_node(node, rule, {x}, {out})) {
     n->save(out, true);
-    n->ints() = {d};
+    n->ints() = {d};  // the rule's dim
   }
   return out;
 }
 
 }  // namespace
 
+static GradList sum_rule(FnNode& n, const Grads& g);
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   const std::vector<bool> mask = reduce_mask("sum", x->dim(), dims);
   const DType out_dtype = x->dtype() == DType::Bool ? DType::Int64 : x->dtype();
@@ -276,9 +273,14 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
     });
   }
   if (auto n = make_fn_node("SumBackward", sum_rule, {x}, {out})) {
-    n->shape() = reduced_shape(x->shape(), mask, true);
+    n->shape() = reduced_shape(x->shape(), mask, true);  // ReduceArgs::keepdim_shape
   }
   return out;
+}
+static GradList sum_rule(FnNode& n, const Grads& g) {
+  const Shape& in = n.input_meta_[0].shape;
+  Tensor gk = to_keepdim(g[0], ReduceArgs::of(n).keepdim_shape);
+  return {gk->shape() == in ? gk : expand(gk, in)};
 }
 
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
@@ -297,12 +299,24 @@ Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
   return arg_extreme("argmin", Reduce::Min, x, dim, keepdim);
 }
 
+static GradList softmax_rule(FnNode& n, const Grads& g);
 Tensor softmax(const Tensor& x, int64_t dim) {
   return softmax_impl("softmax", "SoftmaxBackward", softmax_rule, false, x, dim);
 }
+static GradList softmax_rule(FnNode& n, const Grads& g) {
+  Tensor y = n.saved(0);
+  const std::vector<int64_t>& dims = n.ints();  // {dim}, as softmax_impl kept it
+  return {mul(y, sub(g[0], sum(mul(g[0], y), dims, true)))};
+}
 
+static GradList log_softmax_rule(FnNode& n, const Grads& g);
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   return softmax_impl("log_softmax", "LogSoftmaxBackward", log_softmax_rule, true, x, dim);
+}
+static GradList log_softmax_rule(FnNode& n, const Grads& g) {
+  Tensor y = n.saved(0);
+  const std::vector<int64_t>& dims = n.ints();  // {dim}, as softmax_impl kept it
+  return {sub(g[0], mul(exp(y), sum(g[0], dims, true)))};
 }
 
 // Sums the leading extra dims and the dims where `shape` has 1 but x does not (undoing NumPy

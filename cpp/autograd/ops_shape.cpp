@@ -115,35 +115,33 @@ Shape infer_shape(const Tensor& x, const Shape& spec) {
   return shape;
 }
 
-// Rules: grads[0] is the gradient of the output; input shapes come from the node's metadata.
-GradList reshape_rule(FnNode& n, const Grads& g) { return {reshape(g[0], n.input_meta_[0].shape)}; }
-GradList permute_rule(FnNode& n, const Grads& g) { return {permute(g[0], n.ints())}; }
-GradList expand_rule(FnNode& n, const Grads& g) { return {sum_to(g[0], n.input_meta_[0].shape)}; }
-// ints() = {dim, start, stop, step}, already normalised.
-GradList slice_rule(FnNode& n, const Grads& g) {
-  const auto& a = n.ints();
-  return {slice_backward(g[0], n.input_meta_[0].shape, a[0], a[1], a[2], a[3])};
-}
-GradList slice_backward_rule(FnNode& n, const Grads& g) {
-  const auto& a = n.ints();
-  return {slice(g[0], a[0], a[1], a[2], a[3])};
-}
-// ints() = {dim, size of input 0 along dim, size of input 1, ...}.
-GradList cat_rule(FnNode& n, const Grads& g) {
-  const int64_t dim = n.ints()[0];
-  GradList out(n.ints().size() - 1);
-  int64_t start = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const int64_t size = n.ints()[i + 1];
-    if (n.needs_input_grad(i)) out[i] = slice(g[0], dim, start, start + size, 1);
-    start += size;
+// The arguments of slice and slice_backward as their rules read them, kept in the node's ints()
+// (already normalised).
+struct SliceArgs {
+  int64_t dim, start, stop, step;
+  void save(FnNode& n) const { n.ints() = {dim, start, stop, step}; }
+  static SliceArgs of(FnNode& n) {
+    const std::vector<int64_t>& a = n.ints();
+    return {a[0], a[1], a[2], a[3]};
   }
-  return out;
-}
+};
+
+// cat's arguments as its rule reads them, kept in the node's ints() as {dim, size of input 0
+// along dim, size of input 1, ...} (sizes points into them).
+struct CatArgs {
+  int64_t dim;
+  const int64_t* sizes;
+  size_t inputs;
+  static CatArgs of(FnNode& n) {
+    const std::vector<int64_t>& a = n.ints();
+    return {a[0], a.data() + 1, a.size() - 1};
+  }
+};
 
 }  // namespace
 
 // --- views ---------------------------------------------------------------------------------------
+static GradList reshape_rule(FnNode& n, const Grads& g);
 Tensor reshape(const Tensor& x, const Shape& spec) {
   Shape shape = infer_shape(x, spec);
   Tensor out;
@@ -161,7 +159,11 @@ Tensor reshape(const Tensor& x, const Shape& spec) {
   make_fn_node("ReshapeBackward", reshape_rule, {x}, {out});
   return out;
 }
+static GradList reshape_rule(FnNode& n, const Grads& g) {
+  return {reshape(g[0], n.input_meta_[0].shape)};
+}
 
+static GradList permute_rule(FnNode& n, const Grads& g);
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   const int64_t nd = x->dim();
   bool ok = static_cast<int64_t>(dims.size()) == nd;
@@ -183,7 +185,12 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   if (auto n = make_fn_node("PermuteBackward", permute_rule, {x}, {out})) n->ints() = inverse;
   return out;
 }
+static GradList permute_rule(FnNode& n, const Grads& g) {
+  const std::vector<int64_t>& inverse = n.ints();  // the permutation that undoes the forward's
+  return {permute(g[0], inverse)};
+}
 
+static GradList expand_rule(FnNode& n, const Grads& g);
 Tensor expand(const Tensor& x, const Shape& spec) {
   const size_t nd = x->shape().size();
   bool ok = spec.size() >= nd;
@@ -210,7 +217,11 @@ Tensor expand(const Tensor& x, const Shape& spec) {
   make_fn_node("ExpandBackward", expand_rule, {x}, {out});
   return out;
 }
+static GradList expand_rule(FnNode& n, const Grads& g) {
+  return {sum_to(g[0], n.input_meta_[0].shape)};
+}
 
+static GradList slice_rule(FnNode& n, const Grads& g);
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, int64_t step) {
   dim = normalize_dim("slice", dim, x->dim());
   FG_CHECK(step >= 1, "slice: step must be at least 1, got ", step);
@@ -218,12 +229,19 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, int64_t 
   Tensor out = slice_view(x, dim, r, step);
   mark_viewed(x);
   if (auto n = make_fn_node("SliceBackward", slice_rule, {x}, {out})) {
-    n->ints() = {dim, r.start, r.stop, step};
+    SliceArgs{dim, r.start, r.stop, step}.save(*n);
   }
   return out;
 }
+static GradList slice_rule(FnNode& n, const Grads& g) {
+  const SliceArgs a = SliceArgs::of(n);
+  return {slice_backward(g[0], n.input_meta_[0].shape, a.dim, a.start, a.stop, a.step)};
+}
 
 // --- fresh tensors -------------------------------------------------------------------------------
+Tensor contiguous(const Tensor& x) { return x->is_contiguous() ? x : clone(x); }
+
+static GradList slice_backward_rule(FnNode& n, const Grads& g);
 Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start,
                       int64_t stop, int64_t step) {
   for (int64_t d : shape) FG_CHECK(d >= 0, "slice_backward: negative dimension in shape ", shape);
@@ -238,18 +256,23 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t 
   Tensor view = slice_view(out, dim, r, step);
   copy_into(view, g);
   if (auto n = make_fn_node("SliceBackwardBackward", slice_backward_rule, {g}, {out})) {
-    n->ints() = {dim, r.start, r.stop, step};
+    SliceArgs{dim, r.start, r.stop, step}.save(*n);
   }
   return out;
 }
+static GradList slice_backward_rule(FnNode& n, const Grads& g) {
+  const SliceArgs a = SliceArgs::of(n);
+  return {slice(g[0], a.dim, a.start, a.stop, a.step)};
+}
 
+static GradList cat_rule(FnNode& n, const Grads& g);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   FG_CHECK(!xs.empty(), "cat: expected a non-empty list of tensors");
   const Tensor& x0 = xs[0];
   FG_CHECK(x0->dim() > 0, "cat: zero-dimensional tensors cannot be concatenated");
   dim = normalize_dim("cat", dim, x0->dim());
   Shape shape = x0->shape();
-  std::vector<int64_t> ints{dim};
+  std::vector<int64_t> ints{dim};  // CatArgs: dim, then each input's size along dim
   shape[dim] = 0;
   for (const Tensor& x : xs) {
     FG_TYPE_CHECK(x->dtype() == x0->dtype(), "cat: dtypes ", dtype_name(x0->dtype()), " and ",
@@ -270,6 +293,16 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
     start = r.stop;
   }
   if (auto n = make_fn_node("CatBackward", cat_rule, xs, {out})) n->ints() = std::move(ints);
+  return out;
+}
+static GradList cat_rule(FnNode& n, const Grads& g) {
+  const CatArgs a = CatArgs::of(n);
+  GradList out(a.inputs);
+  int64_t start = 0;
+  for (size_t i = 0; i < a.inputs; ++i) {
+    if (n.needs_input_grad(i)) out[i] = slice(g[0], a.dim, start, start + a.sizes[i], 1);
+    start += a.sizes[i];
+  }
   return out;
 }
 

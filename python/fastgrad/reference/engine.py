@@ -1,7 +1,8 @@
 # The reference backend's backward engine and custom-Function nodes, mirroring
-# cpp/autograd/engine.cpp: dependency counts from an explicit stack, a ready stack, per-node
-# gradient buffers summed and dropped once consumed, sum_to for broadcast gradients, saved tensors
-# released after each node unless retain_graph. Nothing recurses. Not here: derivative rules.
+# cpp/autograd/engine.cpp step by step (the same named steps): dependency counts from an explicit
+# stack, a ready stack, per-node gradient buffers summed and dropped once consumed, sum_to for
+# broadcast gradients, saved tensors released after each node unless retain_graph. Nothing
+# recurses. Not here: derivative rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -65,8 +66,10 @@ def accumulate_leaf(node: AccumulateGrad, grads: list[RTensor]) -> list:
     return []
 
 
+# The steps of run_backward, in order; each has a twin of the same name in
+# cpp/autograd/engine.cpp.
 def _count_dependencies(root_edges: list, tasks: dict) -> None:
-    """tasks[node].dependencies = number of edges into node, by an explicit depth-first walk."""
+    """1) tasks[node].dependencies = number of edges into node, by an explicit depth-first walk."""
     stack: list[Node] = []
     for fn, _ in root_edges:
         if fn not in tasks:
@@ -84,8 +87,36 @@ def _count_dependencies(root_edges: list, tasks: dict) -> None:
             t.dependencies += 1
 
 
-def _input_grads(node: Node, grads: list[RTensor]) -> list[RTensor]:
-    """The node's gradients after zero-filling, its pre-hooks and retain_grad bookkeeping."""
+def _seed_roots(roots: list[RTensor], grad_roots: list[RTensor | None], root_edges: list,
+                tasks: dict) -> list[Node]:
+    """2) Each root's gradient (ones for a one-element root given none) into its node's buffer;
+    returns the ready stack: the roots that nothing else feeds."""
+    for i, r in enumerate(roots):
+        g = grad_roots[i]
+        if g is None:
+            if r.numel != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs; pass "
+                                   f"gradient= for a tensor of shape {r.shape}")
+            g = full(r.shape, 1.0, r.dtype)
+        if g.shape != r.shape:
+            raise ValueError(f"backward: gradient of shape {g.shape} does not match the tensor's "
+                             f"shape {r.shape}")
+        fn, nr = root_edges[i]
+        _accumulate(tasks[fn], nr, fn.num_outputs(), g)
+    ready: list[Node] = []
+    for fn, _ in root_edges:
+        t = tasks[fn]
+        if t.dependencies == 0:
+            t.dependencies = -1  # queued
+            ready.append(fn)
+    return ready
+
+
+def _input_grads(node: Node, task: _NodeTask, create_graph: bool) -> list[RTensor]:
+    """3a) The node's gradients: its buffer (taken), zeros for outputs nothing reached, then its
+    pre-hooks and retain_grad bookkeeping."""
+    grads = task.buffer
+    task.buffer = []
     grads = grads + [None] * (node.num_outputs() - len(grads))
     for k, g in enumerate(grads):
         if g is None:
@@ -95,10 +126,12 @@ def _input_grads(node: Node, grads: list[RTensor]) -> list[RTensor]:
         r = hook(grads[nr])
         if r is not None:
             grads[nr] = r
+    _retain(node, grads, create_graph)
     return grads
 
 
 def _retain(node: Node, grads: list[RTensor], create_graph: bool) -> None:
+    """The .grad of outputs that asked for retain_grad()."""
     for nr, ref in node.retained:
         t = ref()
         if t is None:
@@ -107,6 +140,30 @@ def _retain(node: Node, grads: list[RTensor], create_graph: bool) -> None:
             t._grad = add(t._grad, grads[nr])
         else:
             t._grad = grads[nr] if create_graph else clone(grads[nr])
+
+
+def _capture(node: Node, grads: list[RTensor], input_edges: list,
+             captured: list[RTensor | None]) -> bool:
+    """3b) grad(): the gradient arriving at an input's edge is captured. True when the node is
+    not to be run: a leaf's accumulator, whose .grad grad() leaves alone."""
+    for i, (fn, nr) in enumerate(input_edges):
+        if fn is node:
+            captured[i] = grads[nr]
+    return isinstance(node, AccumulateGrad)
+
+
+def _evaluate(node: Node, grads: list[RTensor], keep_graph: bool,
+              anomaly: bool) -> Sequence[RTensor | None]:
+    """3c) The node's rule on its output gradients, one gradient per input; then what it saved is
+    freed unless the graph is kept."""
+    if node.released:
+        raise RuntimeError(FREED_MESSAGE.format(node.name()))
+    outs = accumulate_leaf(node, grads) if type(node) is AccumulateGrad else node.apply(grads)
+    if anomaly:
+        _check_anomaly(node, outs)
+    if not keep_graph:
+        node.release_saved()
+    return outs
 
 
 def _check_anomaly(node: Node, outs: Sequence[RTensor | None]) -> None:
@@ -120,6 +177,35 @@ def _check_anomaly(node: Node, outs: Sequence[RTensor | None]) -> None:
         raise RuntimeError(f"detect_anomaly: function '{node.name()}' returned nan or inf values "
                            f"in its output {i} (the gradient of input {i}, shape {g.shape}). "
                            f"{where}")
+
+
+def _route_gradients(node: Node, outs: Sequence[RTensor | None], tasks: dict,
+                     ready: list[Node]) -> None:
+    """3d) Each input gradient, summed to the input's shape (undoing broadcasting) and cast to its
+    dtype, into the next node's buffer; a next node whose last dependency this was is queued."""
+    for i, (fn, nr) in enumerate(node.next_edges):
+        if fn is None:
+            continue
+        t = tasks[fn]
+        g = outs[i] if i < len(outs) else None
+        if g is not None:
+            shape, dtype = node.input_meta[i]
+            if g.shape != shape:
+                g = sum_to(g, shape)
+            if g.dtype != dtype:
+                g = to_dtype(g, dtype)
+            _accumulate(t, nr, fn.num_outputs(), g)
+        t.dependencies -= 1
+        if t.dependencies == 0:
+            ready.append(fn)
+
+
+def _check_captured(captured: list[RTensor | None], allow_unused: bool) -> None:
+    """4) grad(): every input must have received a gradient unless allow_unused."""
+    for i, c in enumerate(captured):
+        if c is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} was not used in the graph; pass "
+                               "allow_unused=True to get None for it")
 
 
 def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
@@ -142,7 +228,7 @@ def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
         root_edges.append(gradient_edge(r))
 
     # Inputs of grad(): the gradient arriving at each one's edge is captured.
-    capture = inputs is not None
+    capturing = inputs is not None
     input_edges = []
     for i, t in enumerate(inputs or ()):
         if t is None or not t.requires_grad:
@@ -152,79 +238,23 @@ def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
 
     tasks: dict[Node, _NodeTask] = {}
     _count_dependencies(root_edges, tasks)
+    ready = _seed_roots(roots, grad_roots, root_edges, tasks)
 
-    # Seed the roots.
-    for i, r in enumerate(roots):
-        g = grad_roots[i]
-        if g is None:
-            if r.numel != 1:
-                raise RuntimeError("grad can be implicitly created only for scalar outputs; pass "
-                                   f"gradient= for a tensor of shape {r.shape}")
-            g = full(r.shape, 1.0, r.dtype)
-        if g.shape != r.shape:
-            raise ValueError(f"backward: gradient of shape {g.shape} does not match the tensor's "
-                             f"shape {r.shape}")
-        fn, nr = root_edges[i]
-        _accumulate(tasks[fn], nr, fn.num_outputs(), g)
-
-    ready: list[Node] = []
-    for fn, _ in root_edges:
-        t = tasks[fn]
-        if t.dependencies == 0:
-            t.dependencies = -1  # queued
-            ready.append(fn)
-
+    # 3) Run each node once all the nodes that feed it have run.
     anomaly = is_anomaly_enabled()
     with GradMode(create_graph):
         while ready:
             node = ready.pop()
-            task = tasks[node]
-            grads = _input_grads(node, task.buffer)
-            task.buffer = []
-            _retain(node, grads, create_graph)
-
-            skip = False
-            if capture:
-                for i, (fn, nr) in enumerate(input_edges):
-                    if fn is node:
-                        captured[i] = grads[nr]
-                skip = isinstance(node, AccumulateGrad)  # grad() leaves .grad alone
-
-            outs: Sequence[RTensor | None] = ()
-            if not skip:
-                if node.released:
-                    raise RuntimeError(FREED_MESSAGE.format(node.name()))
-                outs = (accumulate_leaf(node, grads) if type(node) is AccumulateGrad
-                        else node.apply(grads))
-                if anomaly:
-                    _check_anomaly(node, outs)
-                if not keep_graph:
-                    node.release_saved()
+            grads = _input_grads(node, tasks[node], create_graph)
+            skip = capturing and _capture(node, grads, input_edges, captured)
+            outs = () if skip else _evaluate(node, grads, keep_graph, anomaly)
             del grads
-
-            for i, (fn, nr) in enumerate(node.next_edges):
-                if fn is None:
-                    continue
-                t = tasks[fn]
-                g = outs[i] if i < len(outs) else None
-                if g is not None:
-                    shape, dtype = node.input_meta[i]
-                    if g.shape != shape:
-                        g = sum_to(g, shape)
-                    if g.dtype != dtype:
-                        g = to_dtype(g, dtype)
-                    _accumulate(t, nr, fn.num_outputs(), g)
-                t.dependencies -= 1
-                if t.dependencies == 0:
-                    ready.append(fn)
+            _route_gradients(node, outs, tasks, ready)
             del outs
             del tasks[node]
 
-    if capture:
-        for i, c in enumerate(captured):
-            if c is None and not allow_unused:
-                raise RuntimeError(f"grad: input {i} was not used in the graph; pass "
-                                   "allow_unused=True to get None for it")
+    if capturing:
+        _check_captured(captured, allow_unused)
     return captured
 
 

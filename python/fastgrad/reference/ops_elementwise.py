@@ -86,10 +86,6 @@ def _scalar_like(v: float, like: RTensor) -> RTensor:
     return scalar(v, like.dtype)
 
 
-def _identity_rule(n: FnNode, g: Grads) -> list:
-    return [g[0]]
-
-
 def clone(x: RTensor) -> RTensor:
     """A contiguous copy, differentiable (grad = g)."""
     out = RTensor(np.array(x.data, order="C", copy=True))
@@ -97,8 +93,8 @@ def clone(x: RTensor) -> RTensor:
     return out
 
 
-def _to_dtype_rule(n: FnNode, g: Grads) -> list:
-    return [to_dtype(g[0], n.input_meta[0][1])]
+def _identity_rule(n: FnNode, g: Grads) -> list:
+    return [g[0]]
 
 
 def to_dtype(x: RTensor, dtype: int) -> RTensor:
@@ -113,48 +109,11 @@ def to_dtype(x: RTensor, dtype: int) -> RTensor:
     return out
 
 
+def _to_dtype_rule(n: FnNode, g: Grads) -> list:
+    return [to_dtype(g[0], n.input_meta[0][1])]
+
+
 # --- unary ---------------------------------------------------------------------------------------
-def _neg_rule(n: FnNode, g: Grads) -> list:
-    return [neg(g[0])]
-
-
-def _exp_rule(n: FnNode, g: Grads) -> list:
-    return [mul(g[0], n.saved(0))]
-
-
-def _log_rule(n: FnNode, g: Grads) -> list:
-    return [div(g[0], n.saved(0))]
-
-
-def _sqrt_rule(n: FnNode, g: Grads) -> list:
-    y = n.saved(0)
-    return [div(g[0], mul(y, _scalar_like(2.0, y)))]
-
-
-def _abs_rule(n: FnNode, g: Grads) -> list:
-    return [mul(g[0], sign(n.saved(0)))]
-
-
-def _sin_rule(n: FnNode, g: Grads) -> list:
-    return [mul(g[0], cos(n.saved(0)))]
-
-
-def _cos_rule(n: FnNode, g: Grads) -> list:
-    return [neg(mul(g[0], sin(n.saved(0))))]
-
-
-def _tanh_rule(n: FnNode, g: Grads) -> list:
-    return [tanh_backward(g[0], n.saved(0))]
-
-
-def _sigmoid_rule(n: FnNode, g: Grads) -> list:
-    return [sigmoid_backward(g[0], n.saved(0))]
-
-
-def _relu_rule(n: FnNode, g: Grads) -> list:
-    return [relu_backward(g[0], n.saved(0))]
-
-
 def _float_unary(op: str, x: RTensor, f: Any) -> RTensor:
     check_float(op, x)
     with _quiet():
@@ -175,10 +134,18 @@ def exp(x: RTensor) -> RTensor:
     return out
 
 
+def _exp_rule(n: FnNode, g: Grads) -> list:
+    return [mul(g[0], n.saved(0))]
+
+
 def log(x: RTensor) -> RTensor:
     out = _float_unary("log", x, np.log)
     _record_unary("LogBackward", _log_rule, x, out, False)
     return out
+
+
+def _log_rule(n: FnNode, g: Grads) -> list:
+    return [div(g[0], n.saved(0))]
 
 
 def sqrt(x: RTensor) -> RTensor:
@@ -187,10 +154,19 @@ def sqrt(x: RTensor) -> RTensor:
     return out
 
 
+def _sqrt_rule(n: FnNode, g: Grads) -> list:
+    y = n.saved(0)
+    return [div(g[0], mul(y, _scalar_like(2.0, y)))]
+
+
 def sin(x: RTensor) -> RTensor:
     out = _float_unary("sin", x, np.sin)
     _record_unary("SinBackward", _sin_rule, x, out, False)
     return out
+
+
+def _sin_rule(n: FnNode, g: Grads) -> list:
+    return [mul(g[0], cos(n.saved(0)))]
 
 
 def cos(x: RTensor) -> RTensor:
@@ -199,10 +175,18 @@ def cos(x: RTensor) -> RTensor:
     return out
 
 
+def _cos_rule(n: FnNode, g: Grads) -> list:
+    return [neg(mul(g[0], sin(n.saved(0))))]
+
+
 def tanh(x: RTensor) -> RTensor:
     out = _float_unary("tanh", x, np.tanh)
     _record_unary("TanhBackward", _tanh_rule, x, out, True)
     return out
+
+
+def _tanh_rule(n: FnNode, g: Grads) -> list:
+    return [tanh_backward(g[0], n.saved(0))]
 
 
 def sigmoid(x: RTensor) -> RTensor:
@@ -211,11 +195,19 @@ def sigmoid(x: RTensor) -> RTensor:
     return out
 
 
+def _sigmoid_rule(n: FnNode, g: Grads) -> list:
+    return [sigmoid_backward(g[0], n.saved(0))]
+
+
 def relu(x: RTensor) -> RTensor:
     # v > 0 ? v : 0 as in C++ (NaN gives 0).
     out = _float_unary("relu", x, lambda v: np.where(v > 0, v, np.zeros((), v.dtype)))
     _record_unary("ReluBackward", _relu_rule, x, out, True)
     return out
+
+
+def _relu_rule(n: FnNode, g: Grads) -> list:
+    return [relu_backward(g[0], n.saved(0))]
 
 
 def neg(x: RTensor) -> RTensor:
@@ -226,12 +218,20 @@ def neg(x: RTensor) -> RTensor:
     return out
 
 
+def _neg_rule(n: FnNode, g: Grads) -> list:
+    return [neg(g[0])]
+
+
 def abs(x: RTensor) -> RTensor:
     check_numeric("abs", x)
     with _quiet():
         out = wrap(np.abs(x.data), x.dtype)
     _record_unary("AbsBackward", _abs_rule, x, out, False)
     return out
+
+
+def _abs_rule(n: FnNode, g: Grads) -> list:
+    return [mul(g[0], sign(n.saved(0)))]
 
 
 def sign(x: RTensor) -> RTensor:
@@ -257,26 +257,6 @@ def _float_binary(op: str, a: RTensor, b: RTensor, f: Any) -> RTensor:
         return wrap(f(a.data, b.data), a.dtype)
 
 
-def _relu_backward_rule(n: FnNode, g: Grads) -> list:
-    return [relu_backward(g[0], n.saved(1)), None]
-
-
-def _sigmoid_backward_rule(n: FnNode, g: Grads) -> list:
-    go, y = n.saved(0), n.saved(1)
-    dg = sigmoid_backward(g[0], y) if n.needs_input_grad(0) else None
-    dy = None
-    if n.needs_input_grad(1):
-        dy = mul(mul(g[0], go), sub(_scalar_like(1.0, y), mul(_scalar_like(2.0, y), y)))
-    return [dg, dy]
-
-
-def _tanh_backward_rule(n: FnNode, g: Grads) -> list:
-    go, y = n.saved(0), n.saved(1)
-    dg = tanh_backward(g[0], y) if n.needs_input_grad(0) else None
-    dy = mul(mul(g[0], go), mul(_scalar_like(-2.0, y), y)) if n.needs_input_grad(1) else None
-    return [dg, dy]
-
-
 def _record_gy(name: str, rule: Any, g: RTensor, y: RTensor, out: RTensor) -> None:
     n = make_node(name, rule, [g, y], [out])
     if n is not None:
@@ -292,11 +272,24 @@ def relu_backward(g: RTensor, y: RTensor) -> RTensor:
     return out
 
 
+def _relu_backward_rule(n: FnNode, g: Grads) -> list:
+    return [relu_backward(g[0], n.saved(1)), None]
+
+
 def sigmoid_backward(g: RTensor, y: RTensor) -> RTensor:
     """g * y * (1 - y)."""
     out = _float_binary("sigmoid_backward", g, y, lambda gv, yv: gv * yv * (1.0 - yv))
     _record_gy("SigmoidBackwardBackward", _sigmoid_backward_rule, g, y, out)
     return out
+
+
+def _sigmoid_backward_rule(n: FnNode, g: Grads) -> list:
+    go, y = n.saved(0), n.saved(1)
+    dg = sigmoid_backward(g[0], y) if n.needs_input_grad(0) else None
+    dy = None
+    if n.needs_input_grad(1):
+        dy = mul(mul(g[0], go), sub(_scalar_like(1.0, y), mul(_scalar_like(2.0, y), y)))
+    return [dg, dy]
 
 
 def tanh_backward(g: RTensor, y: RTensor) -> RTensor:
@@ -306,6 +299,13 @@ def tanh_backward(g: RTensor, y: RTensor) -> RTensor:
     return out
 
 
+def _tanh_backward_rule(n: FnNode, g: Grads) -> list:
+    go, y = n.saved(0), n.saved(1)
+    dg = tanh_backward(g[0], y) if n.needs_input_grad(0) else None
+    dy = mul(mul(g[0], go), mul(_scalar_like(-2.0, y), y)) if n.needs_input_grad(1) else None
+    return [dg, dy]
+
+
 # --- binary --------------------------------------------------------------------------------------
 def _numeric_binary(op: str, a: RTensor, b: RTensor, f: Any) -> RTensor:
     check_same_dtype(op, a, b)
@@ -313,61 +313,6 @@ def _numeric_binary(op: str, a: RTensor, b: RTensor, f: Any) -> RTensor:
     broadcast_shapes(op, a.shape, b.shape)
     with _quiet():
         return wrap(f(a.data, b.data), a.dtype)
-
-
-def _add_rule(n: FnNode, g: Grads) -> list:
-    return [g[0], g[0]]
-
-
-def _sub_rule(n: FnNode, g: Grads) -> list:
-    return [g[0], neg(g[0]) if n.needs_input_grad(1) else None]
-
-
-def _mul_rule(n: FnNode, g: Grads) -> list:
-    return [mul(g[0], n.saved(1)) if n.needs_input_grad(0) else None,
-            mul(g[0], n.saved(0)) if n.needs_input_grad(1) else None]
-
-
-def _div_rule(n: FnNode, g: Grads) -> list:
-    a, b = n.saved(0), n.saved(1)
-    da = div(g[0], b) if n.needs_input_grad(0) else None
-    db = neg(div(mul(g[0], a), mul(b, b))) if n.needs_input_grad(1) else None
-    return [da, db]
-
-
-def _pow_rule(n: FnNode, g: Grads) -> list:
-    a, b = n.saved(0), n.saved(1)
-    da = db = None
-    if n.needs_input_grad(0):
-        da = mul(g[0], mul(b, pow(a, sub(b, _scalar_like(1.0, b)))))
-    if n.needs_input_grad(1):
-        # d/db a^b = a^b log a; defined as 0 where a == 0 (as PyTorch does for b >= 0).
-        y = n.saved(2)
-        safe_log = log(where(eq(a, zeros_like(a)), full(a.shape, 1.0, a.dtype), a))
-        db = mul(g[0], mul(y, safe_log))
-    return [da, db]
-
-
-def _select_rule(n: FnNode, g: Grads, is_max: bool) -> list:
-    # maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
-    a, b = n.saved(0), n.saved(1)
-    half = _scalar_like(0.5, g[0])
-    zero = _scalar_like(0.0, g[0])
-    tie = eq(a, b)
-    a_wins = gt(a, b) if is_max else lt(a, b)
-    b_wins = lt(a, b) if is_max else gt(a, b)
-    ghalf = mul(g[0], half)
-    da = where(a_wins, g[0], where(tie, ghalf, zero)) if n.needs_input_grad(0) else None
-    db = where(b_wins, g[0], where(tie, ghalf, zero)) if n.needs_input_grad(1) else None
-    return [da, db]
-
-
-def _maximum_rule(n: FnNode, g: Grads) -> list:
-    return _select_rule(n, g, True)
-
-
-def _minimum_rule(n: FnNode, g: Grads) -> list:
-    return _select_rule(n, g, False)
 
 
 def _record_ab(name: str, rule: Any, a: RTensor, b: RTensor, out: RTensor) -> FnNode | None:
@@ -389,10 +334,18 @@ def add(a: RTensor, b: RTensor) -> RTensor:
     return out
 
 
+def _add_rule(n: FnNode, g: Grads) -> list:
+    return [g[0], g[0]]
+
+
 def sub(a: RTensor, b: RTensor) -> RTensor:
     out = _numeric_binary("sub", a, b, np.subtract)
     make_node("SubBackward", _sub_rule, [a, b], [out])
     return out
+
+
+def _sub_rule(n: FnNode, g: Grads) -> list:
+    return [g[0], neg(g[0]) if n.needs_input_grad(1) else None]
 
 
 def mul(a: RTensor, b: RTensor) -> RTensor:
@@ -406,10 +359,22 @@ def mul(a: RTensor, b: RTensor) -> RTensor:
     return out
 
 
+def _mul_rule(n: FnNode, g: Grads) -> list:
+    return [mul(g[0], n.saved(1)) if n.needs_input_grad(0) else None,
+            mul(g[0], n.saved(0)) if n.needs_input_grad(1) else None]
+
+
 def div(a: RTensor, b: RTensor) -> RTensor:
     out = _float_binary("div", a, b, np.divide)
     _record_ab("DivBackward", _div_rule, a, b, out)
     return out
+
+
+def _div_rule(n: FnNode, g: Grads) -> list:
+    a, b = n.saved(0), n.saved(1)
+    da = div(g[0], b) if n.needs_input_grad(0) else None
+    db = neg(div(mul(g[0], a), mul(b, b))) if n.needs_input_grad(1) else None
+    return [da, db]
 
 
 def pow(a: RTensor, b: RTensor) -> RTensor:
@@ -420,6 +385,19 @@ def pow(a: RTensor, b: RTensor) -> RTensor:
     return out
 
 
+def _pow_rule(n: FnNode, g: Grads) -> list:
+    a, b = n.saved(0), n.saved(1)
+    da = db = None
+    if n.needs_input_grad(0):
+        da = mul(g[0], mul(b, pow(a, sub(b, _scalar_like(1.0, b)))))
+    if n.needs_input_grad(1):
+        # d/db a^b = a^b log a; defined as 0 where a == 0 (as PyTorch does for b >= 0).
+        y = n.saved(2)
+        safe_log = log(where(eq(a, zeros_like(a)), full(a.shape, 1.0, a.dtype), a))
+        db = mul(g[0], mul(y, safe_log))
+    return [da, db]
+
+
 def maximum(a: RTensor, b: RTensor) -> RTensor:
     """Elementwise max; NaN propagates (as NumPy and the C++ kernel)."""
     out = _numeric_binary("maximum", a, b, np.maximum)
@@ -427,10 +405,32 @@ def maximum(a: RTensor, b: RTensor) -> RTensor:
     return out
 
 
+def _maximum_rule(n: FnNode, g: Grads) -> list:
+    return _select_rule(n, g, True)
+
+
 def minimum(a: RTensor, b: RTensor) -> RTensor:
     out = _numeric_binary("minimum", a, b, np.minimum)
     _record_ab("MinimumBackward", _minimum_rule, a, b, out)
     return out
+
+
+def _minimum_rule(n: FnNode, g: Grads) -> list:
+    return _select_rule(n, g, False)
+
+
+def _select_rule(n: FnNode, g: Grads, is_max: bool) -> list:
+    # maximum/minimum: the gradient goes to the larger (smaller) input, split evenly on ties.
+    a, b = n.saved(0), n.saved(1)
+    half = _scalar_like(0.5, g[0])
+    zero = _scalar_like(0.0, g[0])
+    tie = eq(a, b)
+    a_wins = gt(a, b) if is_max else lt(a, b)
+    b_wins = lt(a, b) if is_max else gt(a, b)
+    ghalf = mul(g[0], half)
+    da = where(a_wins, g[0], where(tie, ghalf, zero)) if n.needs_input_grad(0) else None
+    db = where(b_wins, g[0], where(tie, ghalf, zero)) if n.needs_input_grad(1) else None
+    return [da, db]
 
 
 # Comparisons return bool tensors and have no gradient.
@@ -466,14 +466,6 @@ def ne(a: RTensor, b: RTensor) -> RTensor:
 
 
 # --- where, clamp --------------------------------------------------------------------------------
-def _where_rule(n: FnNode, g: Grads) -> list:
-    c = n.saved(0)
-    zero = _scalar_like(0.0, g[0])
-    return [None,
-            where(c, g[0], zero) if n.needs_input_grad(1) else None,
-            where(c, zero, g[0]) if n.needs_input_grad(2) else None]
-
-
 def where(c: RTensor, a: RTensor, b: RTensor) -> RTensor:
     """a where c else b (c bool; all three broadcast)."""
     if c.dtype != BOOL:
@@ -487,17 +479,12 @@ def where(c: RTensor, a: RTensor, b: RTensor) -> RTensor:
     return out
 
 
-def _clamp_rule(n: FnNode, g: Grads) -> list:
-    # The gradient passes where lo <= x <= hi.
-    x = n.saved(0)
-    lo, hi = n.args
+def _where_rule(n: FnNode, g: Grads) -> list:
+    c = n.saved(0)
     zero = _scalar_like(0.0, g[0])
-    r = g[0]
-    if lo is not None:
-        r = where(lt(x, _scalar_like(lo, x)), zero, r)
-    if hi is not None:
-        r = where(gt(x, _scalar_like(hi, x)), zero, r)
-    return [r]
+    return [None,
+            where(c, g[0], zero) if n.needs_input_grad(1) else None,
+            where(c, zero, g[0]) if n.needs_input_grad(2) else None]
 
 
 def clamp(x: RTensor, lo: float | None, hi: float | None) -> RTensor:
@@ -518,6 +505,19 @@ def clamp(x: RTensor, lo: float | None, hi: float | None) -> RTensor:
     if n is not None:
         n.save(x)
     return out
+
+
+def _clamp_rule(n: FnNode, g: Grads) -> list:
+    # The gradient passes where lo <= x <= hi.
+    x = n.saved(0)
+    lo, hi = n.args
+    zero = _scalar_like(0.0, g[0])
+    r = g[0]
+    if lo is not None:
+        r = where(lt(x, _scalar_like(lo, x)), zero, r)
+    if hi is not None:
+        r = where(gt(x, _scalar_like(hi, x)), zero, r)
+    return [r]
 
 
 # --- log1p, expm1, erf, softplus: forward then rule ------------------------------------------------

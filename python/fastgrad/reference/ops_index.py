@@ -34,10 +34,6 @@ def flat_positions(op: str, pos: RTensor, n: int) -> np.ndarray:
     return np.where(p < 0, p + n, p)
 
 
-def _take_rule(n: FnNode, g: Grads) -> list:
-    return [put_add(g[0], n.saved(0), n.input_meta[0][0]), None]
-
-
 def take(x: RTensor, pos: RTensor) -> RTensor:
     """out[i...] = x.flat[pos[i...]]: out has pos's shape; x is read in logical C order."""
     p = flat_positions("take", pos, x.numel)
@@ -48,8 +44,8 @@ def take(x: RTensor, pos: RTensor) -> RTensor:
     return out
 
 
-def _put_add_rule(n: FnNode, g: Grads) -> list:
-    return [take(g[0], n.saved(0)), None]
+def _take_rule(n: FnNode, g: Grads) -> list:
+    return [put_add(g[0], n.saved(0), n.input_meta[0][0]), None]
 
 
 def put_add(src: RTensor, pos: RTensor, shape: Sequence[int]) -> RTensor:
@@ -66,3 +62,7 @@ def put_add(src: RTensor, pos: RTensor, shape: Sequence[int]) -> RTensor:
     if n is not None:
         n.save(pos)
     return out
+
+
+def _put_add_rule(n: FnNode, g: Grads) -> list:
+    return [take(g[0], n.saved(0)), None]

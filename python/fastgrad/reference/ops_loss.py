@@ -40,11 +40,6 @@ def _lse(x: np.ndarray) -> np.ndarray:
         return (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
 
 
-def _rule(n: FnNode, g: Grads) -> list:
-    x, t, lse = n.saved(0), n.saved(1), n.saved(2)
-    return [cross_entropy_rows_backward(g[0], x, lse, t), None]
-
-
 def cross_entropy_rows(x: RTensor, t: RTensor) -> RTensor:
     """x (M, C) logits, t (M,) int64 targets -> (M,) losses logsumexp(x_i) - x_i[t_i]."""
     _check("cross_entropy", x, t)
@@ -59,20 +54,9 @@ def cross_entropy_rows(x: RTensor, t: RTensor) -> RTensor:
     return out
 
 
-def _backward_rule(n: FnNode, gout: Grads) -> list:
-    # With P = softmax(x), u = gout * g[:, None]: d g = sum(gout * P, 1) - gout[i, t_i],
-    # d x = P * (u - sum(u * P, 1)).
-    g, x, t = n.saved(0), n.saved(1), n.saved(2)
-    m, c = x.shape
-    p = softmax(x, 1)
-    dg = dx = None
-    if n.needs_input_grad(0):
-        pos = wrap(np.arange(m, dtype=np.int64) * c + t.data, INT64)
-        dg = sub(sum(mul(gout[0], p), [1], False), take(gout[0], pos))
-    if n.needs_input_grad(1):
-        u = mul(gout[0], reshape(g, (m, 1)))
-        dx = mul(p, sub(u, sum(mul(u, p), [1], True)))
-    return [dg, dx, None, None]
+def _rule(n: FnNode, g: Grads) -> list:
+    x, t, lse = n.saved(0), n.saved(1), n.saved(2)
+    return [cross_entropy_rows_backward(g[0], x, lse, t), None]
 
 
 def cross_entropy_rows_backward(g: RTensor, x: RTensor, lse: RTensor, t: RTensor) -> RTensor:
@@ -95,3 +79,19 @@ def cross_entropy_rows_backward(g: RTensor, x: RTensor, lse: RTensor, t: RTensor
         n.save(x)
         n.save(t)
     return out
+
+
+def _backward_rule(n: FnNode, gout: Grads) -> list:
+    # With P = softmax(x), u = gout * g[:, None]: d g = sum(gout * P, 1) - gout[i, t_i],
+    # d x = P * (u - sum(u * P, 1)).
+    g, x, t = n.saved(0), n.saved(1), n.saved(2)
+    m, c = x.shape
+    p = softmax(x, 1)
+    dg = dx = None
+    if n.needs_input_grad(0):
+        pos = wrap(np.arange(m, dtype=np.int64) * c + t.data, INT64)
+        dg = sub(sum(mul(gout[0], p), [1], False), take(gout[0], pos))
+    if n.needs_input_grad(1):
+        u = mul(gout[0], reshape(g, (m, 1)))
+        dx = mul(p, sub(u, sum(mul(u, p), [1], True)))
+    return [dg, dx, None, None]

@@ -28,14 +28,6 @@ def _swap_last(t: RTensor) -> RTensor:
     return permute(t, perm)
 
 
-def _matmul_rule(n: FnNode, g: Grads) -> list:
-    # dA = G · Bᵀ (..., M, K); dB = Aᵀ · G (..., K, N).
-    a, b = n.saved(0), n.saved(1)
-    da = matmul(g[0], _swap_last(b)) if n.needs_input_grad(0) else None
-    db = matmul(_swap_last(a), g[0]) if n.needs_input_grad(1) else None
-    return [da, db]
-
-
 def matmul(a: RTensor, b: RTensor) -> RTensor:
     """a (..., M, K) @ b (..., K, N) -> (..., M, N), batch dims broadcast."""
     check_same_dtype("matmul", a, b)
@@ -55,3 +47,11 @@ def matmul(a: RTensor, b: RTensor) -> RTensor:
         n.save(a)
         n.save(b)
     return out
+
+
+def _matmul_rule(n: FnNode, g: Grads) -> list:
+    # dA = G · Bᵀ (..., M, K); dB = Aᵀ · G (..., K, N).
+    a, b = n.saved(0), n.saved(1)
+    da = matmul(g[0], _swap_last(b)) if n.needs_input_grad(0) else None
+    db = matmul(_swap_last(a), g[0]) if n.needs_input_grad(1) else None
+    return [da, db]

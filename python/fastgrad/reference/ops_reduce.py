@@ -46,13 +46,6 @@ def _check_nonempty(op: str, x: RTensor, dims: tuple[int, ...]) -> None:
 
 
 # --- sum -----------------------------------------------------------------------------------------
-def _sum_rule(n: FnNode, g: Grads) -> list:
-    # (dims keepdim) -> x.shape: put the reduced dims back as 1, then broadcast.
-    dims = n.args[0]
-    shape = n.input_meta[0][0]
-    return [expand(reshape(g[0], _keep_shape(shape, dims)), shape)]
-
-
 def sum(x: RTensor, dims: Sequence[int], keepdim: bool) -> RTensor:
     """Sum over ``dims`` (empty = all; negative allowed). bool and int64 sum to int64."""
     d = norm_dims("sum", dims, x.ndim)
@@ -64,17 +57,14 @@ def sum(x: RTensor, dims: Sequence[int], keepdim: bool) -> RTensor:
     return out
 
 
-# --- amax, amin ----------------------------------------------------------------------------------
-def _extreme_rule(n: FnNode, g: Grads) -> list:
-    # The gradient is shared evenly among the elements equal to the result (ties).
-    x, out = n.saved(0), n.saved(1)
+def _sum_rule(n: FnNode, g: Grads) -> list:
+    # (dims keepdim) -> x.shape: put the reduced dims back as 1, then broadcast.
     dims = n.args[0]
-    keep = _keep_shape(x.shape, dims)
-    mask = to_dtype(eq(x, reshape(out, keep)), g[0].dtype)
-    count = sum(mask, list(dims), True)
-    return [div(mul(reshape(g[0], keep), mask), count)]
+    shape = n.input_meta[0][0]
+    return [expand(reshape(g[0], _keep_shape(shape, dims)), shape)]
 
 
+# --- amax, amin ----------------------------------------------------------------------------------
 def _extreme(op: str, name: str, f: np.ufunc, x: RTensor, dims: Sequence[int],
              keepdim: bool) -> RTensor:
     d = norm_dims(op, dims, x.ndim)
@@ -87,6 +77,16 @@ def _extreme(op: str, name: str, f: np.ufunc, x: RTensor, dims: Sequence[int],
         n.save(x)
         n.save(out, True)
     return out
+
+
+def _extreme_rule(n: FnNode, g: Grads) -> list:
+    # The gradient is shared evenly among the elements equal to the result (ties).
+    x, out = n.saved(0), n.saved(1)
+    dims = n.args[0]
+    keep = _keep_shape(x.shape, dims)
+    mask = to_dtype(eq(x, reshape(out, keep)), g[0].dtype)
+    count = sum(mask, list(dims), True)
+    return [div(mul(reshape(g[0], keep), mask), count)]
 
 
 def amax(x: RTensor, dims: Sequence[int], keepdim: bool) -> RTensor:
@@ -138,20 +138,6 @@ def _softmax_np(v: np.ndarray, d: int, log: bool) -> np.ndarray:
         return z - np.log(s) if log else np.exp(z) / s
 
 
-def _softmax_rule(n: FnNode, g: Grads) -> list:
-    # y * (g - sum(g * y, dim))
-    y = n.saved(0)
-    d = n.args[0]
-    return [mul(y, sub(g[0], sum(mul(g[0], y), [d], True)))]
-
-
-def _log_softmax_rule(n: FnNode, g: Grads) -> list:
-    # g - exp(y) * sum(g, dim)
-    y = n.saved(0)
-    d = n.args[0]
-    return [sub(g[0], mul(exp(y), sum(g[0], [d], True)))]
-
-
 def softmax(x: RTensor, dim: int) -> RTensor:
     """exp(x - max) / sum(exp(x - max)) along ``dim``."""
     check_float("softmax", x)
@@ -163,6 +149,13 @@ def softmax(x: RTensor, dim: int) -> RTensor:
     return out
 
 
+def _softmax_rule(n: FnNode, g: Grads) -> list:
+    # y * (g - sum(g * y, dim))
+    y = n.saved(0)
+    d = n.args[0]
+    return [mul(y, sub(g[0], sum(mul(g[0], y), [d], True)))]
+
+
 def log_softmax(x: RTensor, dim: int) -> RTensor:
     """(x - max) - log(sum(exp(x - max))) along ``dim``."""
     check_float("log_softmax", x)
@@ -172,6 +165,13 @@ def log_softmax(x: RTensor, dim: int) -> RTensor:
     if n is not None:
         n.save(out, True)
     return out
+
+
+def _log_softmax_rule(n: FnNode, g: Grads) -> list:
+    # g - exp(y) * sum(g, dim)
+    y = n.saved(0)
+    d = n.args[0]
+    return [sub(g[0], mul(exp(y), sum(g[0], [d], True)))]
 
 
 # sum_to lives in ops_shape.py, beside expand (each is the other's gradient).

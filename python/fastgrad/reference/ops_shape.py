@@ -51,10 +51,6 @@ def _infer_shape(x: RTensor, shape: Shape) -> Shape:
     return tuple(out)
 
 
-def _reshape_rule(n: FnNode, g: Grads) -> list:
-    return [reshape(g[0], n.input_meta[0][0])]
-
-
 def reshape(x: RTensor, shape: Sequence[int]) -> RTensor:
     """x with a new shape (one -1 allowed); a view when NumPy can make one, else a copy."""
     s = _infer_shape(x, as_shape("reshape", shape))
@@ -63,15 +59,11 @@ def reshape(x: RTensor, shape: Sequence[int]) -> RTensor:
     return out
 
 
+def _reshape_rule(n: FnNode, g: Grads) -> list:
+    return [reshape(g[0], n.input_meta[0][0])]
+
+
 # --- permute -------------------------------------------------------------------------------------
-def _permute_rule(n: FnNode, g: Grads) -> list:
-    dims = n.args[0]
-    inverse = [0] * len(dims)
-    for i, d in enumerate(dims):
-        inverse[d] = i
-    return [permute(g[0], inverse)]
-
-
 def permute(x: RTensor, dims: Sequence[int]) -> RTensor:
     """A view with dims reordered: out.shape[i] = x.shape[dims[i]] (negative dims allowed)."""
     raw = as_shape("permute", dims)
@@ -84,11 +76,15 @@ def permute(x: RTensor, dims: Sequence[int]) -> RTensor:
     return out
 
 
+def _permute_rule(n: FnNode, g: Grads) -> list:
+    dims = n.args[0]
+    inverse = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return [permute(g[0], inverse)]
+
+
 # --- expand --------------------------------------------------------------------------------------
-def _expand_rule(n: FnNode, g: Grads) -> list:
-    return [sum_to(g[0], n.input_meta[0][0])]
-
-
 def expand(x: RTensor, shape: Sequence[int]) -> RTensor:
     """A broadcast view of x (stride 0, read-only when a dim grows); -1 keeps a dim; new leading
     dims allowed. Example: expand(x of (3, 1), [2, 3, 4]) -> (2, 3, 4)."""
@@ -119,6 +115,10 @@ def expand(x: RTensor, shape: Sequence[int]) -> RTensor:
     return out
 
 
+def _expand_rule(n: FnNode, g: Grads) -> list:
+    return [sum_to(g[0], n.input_meta[0][0])]
+
+
 # --- slice ---------------------------------------------------------------------------------------
 def _norm_slice(op: str, shape: Shape, dim: int, start: int | None, stop: int | None,
                 step: int | None) -> tuple[int, int, int, int]:
@@ -140,10 +140,6 @@ def _index(ndim: int, d: int, start: int, stop: int, step: int) -> tuple:
     return (full,) * d + (_pyslice(start, stop, step),) + (full,) * (ndim - d - 1)
 
 
-def _slice_rule(n: FnNode, g: Grads) -> list:
-    return [slice_backward(g[0], n.input_meta[0][0], *n.args)]
-
-
 def slice(x: RTensor, dim: int, start: int, stop: int, step: int) -> RTensor:
     """x[..., start:stop:step, ...] along ``dim``: a view (Python slice semantics, step > 0)."""
     d, a, b, s = _norm_slice("slice", x.shape, dim, start, stop, step)
@@ -152,8 +148,8 @@ def slice(x: RTensor, dim: int, start: int, stop: int, step: int) -> RTensor:
     return out
 
 
-def _slice_backward_rule(n: FnNode, g: Grads) -> list:
-    return [slice(g[0], *n.args)]
+def _slice_rule(n: FnNode, g: Grads) -> list:
+    return [slice_backward(g[0], n.input_meta[0][0], *n.args)]
 
 
 def slice_backward(g: RTensor, shape: Sequence[int], dim: int, start: int, stop: int,
@@ -173,19 +169,14 @@ def slice_backward(g: RTensor, shape: Sequence[int], dim: int, start: int, stop:
     return out
 
 
+def _slice_backward_rule(n: FnNode, g: Grads) -> list:
+    return [slice(g[0], *n.args)]
+
+
 # --- contiguous, cat -----------------------------------------------------------------------------
 def contiguous(x: RTensor) -> RTensor:
     """x itself when already contiguous, else a contiguous copy (clone, differentiable)."""
     return x if x.is_contiguous else clone(x)
-
-
-def _cat_rule(n: FnNode, g: Grads) -> list:
-    d, sizes = n.args
-    grads, off = [], 0
-    for i, size in enumerate(sizes):
-        grads.append(slice(g[0], d, off, off + size, 1) if n.needs_input_grad(i) else None)
-        off += size
-    return grads
 
 
 def cat(xs: Sequence[RTensor], dim: int) -> RTensor:
@@ -207,6 +198,15 @@ def cat(xs: Sequence[RTensor], dim: int) -> RTensor:
     out = RTensor(np.concatenate([x.data for x in xs], axis=d))
     make_node("CatBackward", _cat_rule, xs, [out], (d, tuple(x.shape[d] for x in xs)))
     return out
+
+
+def _cat_rule(n: FnNode, g: Grads) -> list:
+    d, sizes = n.args
+    grads, off = [], 0
+    for i, size in enumerate(sizes):
+        grads.append(slice(g[0], d, off, off + size, 1) if n.needs_input_grad(i) else None)
+        off += size
+    return grads
 
 
 # --- sum_to (the engine's reduction of broadcast gradients) --------------------------------------
