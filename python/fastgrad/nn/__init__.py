@@ -49,3 +49,8 @@ __all__ = [
     "functional",
     "init",
 ]
+
+# --- sequence layers (issue 16): embeddings, recurrent, attention, Transformer, activations ------
+from fastgrad.nn.sparse import Embedding, EmbeddingBag
+
+__all__ += ["Embedding", "EmbeddingBag"]

@@ -347,3 +347,21 @@ __all__ = [
     "cross_entropy", "dropout", "elu", "l1_loss", "leaky_relu", "linear", "log_softmax",
     "mse_loss", "multi_margin_loss", "nll_loss", "relu", "sigmoid", "softmax", "tanh",
 ]
+
+# --- sequence layers: embeddings, attention, more activations (nn/_functional_seq.py) ----------
+from fastgrad.nn._functional_seq import (
+    embedding,
+    embedding_bag,
+    gelu,
+    hardswish,
+    hardtanh,
+    mish,
+    one_hot,
+    scaled_dot_product_attention,
+    silu,
+    softplus,
+    softsign,
+)
+
+__all__ += ["embedding", "embedding_bag", "gelu", "hardswish", "hardtanh", "mish", "one_hot",
+            "scaled_dot_product_attention", "silu", "softplus", "softsign"]
