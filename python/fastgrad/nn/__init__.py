@@ -54,3 +54,8 @@ __all__ = [
 from fastgrad.nn.sparse import Embedding, EmbeddingBag
 
 __all__ += ["Embedding", "EmbeddingBag"]
+from fastgrad.nn import utils
+from fastgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+
+__all__ += ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase",
+            "utils"]

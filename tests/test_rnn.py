@@ -1,0 +1,256 @@
+"""RNN, LSTM, GRU, the cells and nn.utils.rnn against PyTorch (float64, same weights via a torch
+state_dict): outputs, final states, input and parameter gradients; packed vs padded; both backends;
+gradcheck; bad shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fastgrad
+import numpy as np
+import pytest
+from conftest import torch_or_skip
+from fastgrad import nn
+from fastgrad.nn.utils import rnn as U
+
+F64 = fastgrad.float64
+
+
+def _pair(torch: Any, cls: str, *args: Any, **kw: Any) -> tuple[Any, Any]:
+    tm = getattr(torch.nn, cls)(*args, dtype=torch.float64, **kw)
+    m = getattr(nn, cls)(*args, dtype=F64, **kw)
+    assert list(m.state_dict()) == list(tm.state_dict())
+    assert [n for n, _ in m.named_parameters()] == [n for n, _ in tm.named_parameters()]
+    m.load_state_dict(tm.state_dict())
+    return m, tm
+
+
+def _close(a: Any, b: Any, tol: float = 1e-10) -> None:
+    a = a.detach().numpy() if hasattr(a, "detach") else a
+    np.testing.assert_allclose(np.asarray(a), b.detach().numpy(), rtol=tol, atol=tol)
+
+
+def _flat(out: Any) -> list:
+    if isinstance(out, (tuple, list)):
+        return [t for o in out for t in _flat(o)]
+    return [out]
+
+
+def _compare(m: Any, tm: Any, torch: Any, x: np.ndarray, hx: Any, rng: np.random.Generator,
+             ) -> None:
+    fx = fastgrad.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    if hx is None:
+        fo, to = m(fx), tm(tx)
+        fh, th = [], []
+    else:
+        fh = [fastgrad.tensor(h, requires_grad=True) for h in hx]
+        th = [torch.tensor(h, requires_grad=True) for h in hx]
+        fo = m(fx, tuple(fh) if len(fh) == 2 else fh[0])
+        to = tm(tx, tuple(th) if len(th) == 2 else th[0])
+    fl, tl = _flat(fo), _flat(to)
+    loss_f, loss_t = 0, 0
+    for a, b in zip(fl, tl):
+        _close(a, b)
+        u = rng.standard_normal(b.shape)
+        loss_f = loss_f + (a * fastgrad.tensor(u)).sum()
+        loss_t = loss_t + (b * torch.tensor(u)).sum()
+    loss_f.backward()
+    loss_t.backward()
+    _close(fx.grad, tx.grad)
+    for a, b in zip(fh, th):
+        _close(a.grad, b.grad)
+    tp = dict(tm.named_parameters())
+    for n, p in m.named_parameters():
+        _close(p.grad, tp[n].grad)
+
+
+CONFIGS = [
+    ("LSTM", {}), ("LSTM", {"num_layers": 2, "bidirectional": True}),
+    ("LSTM", {"proj_size": 2, "num_layers": 2}), ("LSTM", {"bias": False, "batch_first": True}),
+    ("GRU", {}), ("GRU", {"num_layers": 2, "bidirectional": True, "batch_first": True}),
+    ("GRU", {"bias": False}),
+    ("RNN", {}), ("RNN", {"nonlinearity": "relu", "num_layers": 2, "bidirectional": True}),
+]
+
+
+@pytest.mark.parametrize(("cls", "kw"), CONFIGS)
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_recurrent_against_torch(backend: str, rng: np.random.Generator, cls: str, kw: dict,
+                                 with_hx: bool) -> None:
+    torch = torch_or_skip()
+    m, tm = _pair(torch, cls, 3, 4, **kw)
+    t, b = 4, 2
+    x = rng.standard_normal((b, t, 3) if kw.get("batch_first") else (t, b, 3))
+    hx = None
+    if with_hx:
+        lay = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+        hx = [rng.standard_normal((lay, b, kw.get("proj_size") or 4))]
+        if cls == "LSTM":
+            hx.append(rng.standard_normal((lay, b, 4)))
+    _compare(m, tm, torch, x, hx, rng)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU", "RNN"])
+def test_unbatched(backend: str, rng: np.random.Generator, cls: str) -> None:
+    torch = torch_or_skip()
+    m, tm = _pair(torch, cls, 3, 4, num_layers=2)
+    hx = [rng.standard_normal((2, 4))] * (2 if cls == "LSTM" else 1)
+    _compare(m, tm, torch, rng.standard_normal((5, 3)), hx, rng)
+
+
+@pytest.mark.parametrize(("cls", "kw"), [("LSTM", {"bidirectional": True}),
+                                         ("GRU", {"num_layers": 2, "bidirectional": True}),
+                                         ("LSTM", {"proj_size": 2}), ("RNN", {})])
+@pytest.mark.parametrize("with_hx", [False, True])
+def test_packed_against_torch(backend: str, rng: np.random.Generator, cls: str, kw: dict,
+                              with_hx: bool) -> None:
+    torch = torch_or_skip()
+    m, tm = _pair(torch, cls, 3, 4, **kw)
+    lengths = [2, 4, 1]
+    x = rng.standard_normal((4, 3, 3))
+    fx = fastgrad.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    fp = U.pack_padded_sequence(fx, lengths, enforce_sorted=False)
+    tp = torch.nn.utils.rnn.pack_padded_sequence(tx, lengths, enforce_sorted=False)
+    _close(fp.data, tp.data)
+    assert fp.batch_sizes.tolist() == tp.batch_sizes.tolist()
+    assert fp.sorted_indices.tolist() == tp.sorted_indices.tolist()
+    assert fp.unsorted_indices.tolist() == tp.unsorted_indices.tolist()
+    args_f, args_t = [fp], [tp]
+    if with_hx:
+        lay = kw.get("num_layers", 1) * (2 if kw.get("bidirectional") else 1)
+        hs = [rng.standard_normal((lay, 3, kw.get("proj_size") or 4))]
+        if cls == "LSTM":
+            hs.append(rng.standard_normal((lay, 3, 4)))
+        fh = [fastgrad.tensor(h) for h in hs]
+        th = [torch.tensor(h) for h in hs]
+        args_f.append(tuple(fh) if cls == "LSTM" else fh[0])
+        args_t.append(tuple(th) if cls == "LSTM" else th[0])
+    fo, fs = m(*args_f)
+    to, ts = tm(*args_t)
+    assert isinstance(fo, U.PackedSequence)
+    _close(fo.data, to.data)
+    for a, b in zip(_flat(fs), _flat(ts)):
+        _close(a, b)
+    fpad, flen = U.pad_packed_sequence(fo, batch_first=True, padding_value=-1.0)
+    tpad, tlen = torch.nn.utils.rnn.pad_packed_sequence(to, batch_first=True, padding_value=-1.0)
+    _close(fpad, tpad)
+    assert flen.tolist() == tlen.tolist()
+    u = rng.standard_normal(tpad.shape)
+    (fpad * fastgrad.tensor(u)).sum().backward()
+    (tpad * torch.tensor(u)).sum().backward()
+    _close(fx.grad, tx.grad)
+    tparams = dict(tm.named_parameters())
+    for n, p in m.named_parameters():
+        _close(p.grad, tparams[n].grad)
+
+
+def test_packed_equals_padded_per_sequence(backend: str, rng: np.random.Generator) -> None:
+    """Each sequence of a packed batch gives what it gives alone."""
+    m = nn.GRU(2, 3, bidirectional=True, dtype=F64)
+    seqs = [fastgrad.tensor(rng.standard_normal((n, 2))) for n in (3, 1, 2)]
+    out, h = m(U.pack_sequence(seqs, enforce_sorted=False))
+    pad, _lengths = U.pad_packed_sequence(out)
+    for i, s in enumerate(seqs):
+        o1, h1 = m(s)
+        np.testing.assert_allclose(pad[: s.shape[0], i].detach().numpy(), o1.detach().numpy(),
+                                   atol=1e-12)
+        np.testing.assert_allclose(h[:, i].detach().numpy(), h1.detach().numpy(), atol=1e-12)
+
+
+def test_utils_against_torch(backend: str, rng: np.random.Generator) -> None:
+    torch = torch_or_skip()
+    tU = torch.nn.utils.rnn
+    raw = [rng.standard_normal((n, 2)) for n in (3, 1, 4)]
+    fs = [fastgrad.tensor(a, requires_grad=True) for a in raw]
+    ts = [torch.tensor(a, requires_grad=True) for a in raw]
+    for kw in ({}, {"batch_first": True, "padding_value": 2.0}, {"padding_side": "left"}):
+        _close(U.pad_sequence(fs, **kw), tU.pad_sequence(ts, **kw))
+    fp = U.pack_sequence(fs, enforce_sorted=False)
+    tp = tU.pack_sequence(ts, enforce_sorted=False)
+    _close(fp.data, tp.data)
+    u = rng.standard_normal(tp.data.shape)
+    (fp.data * fastgrad.tensor(u)).sum().backward()
+    (tp.data * torch.tensor(u)).sum().backward()
+    for a, b in zip(fs, ts):
+        _close(a.grad, b.grad)
+    pad, lengths = U.pad_packed_sequence(fp, total_length=6)
+    assert pad.shape == (6, 3, 2) and lengths.tolist() == [3, 1, 4]
+    back = U.unpack_sequence(fp)
+    for a, b in zip(back, raw):
+        np.testing.assert_allclose(a.detach().numpy(), b)
+    with pytest.raises(RuntimeError, match="sorted in decreasing order"):
+        U.pack_sequence(fs)
+    with pytest.raises(ValueError, match="total_length"):
+        U.pad_packed_sequence(fp, total_length=2)
+
+
+@pytest.mark.parametrize("cls", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_cells_against_torch(backend: str, rng: np.random.Generator, cls: str) -> None:
+    torch = torch_or_skip()
+    m, tm = _pair(torch, cls, 3, 4)
+    n = 2 if cls == "LSTMCell" else 1
+    _compare(m, tm, torch, rng.standard_normal((2, 3)), [rng.standard_normal((2, 4))] * n, rng)
+    _compare(m, tm, torch, rng.standard_normal((3,)), [rng.standard_normal((4,))] * n, rng)
+    _compare(m, tm, torch, rng.standard_normal((2, 3)), None, rng)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+def test_gradcheck(backend: str, rng: np.random.Generator, cls: str) -> None:
+    m = getattr(nn, cls)(2, 2, bidirectional=True, dtype=F64)
+    x = fastgrad.tensor(rng.standard_normal((3, 1, 2)), requires_grad=True)
+    w = m.weight_hh_l0_reverse
+    assert fastgrad.gradcheck(lambda x, w: m(x)[0], (x, w))
+
+
+def test_backends_agree(rng: np.random.Generator) -> None:
+    if "cpp" not in fastgrad._backend.available():
+        pytest.skip("no C++ backend")
+    x = rng.standard_normal((3, 2, 2))
+    res = {}
+    for b in ("python", "cpp"):
+        fastgrad.set_backend(b)
+        try:
+            fastgrad.manual_seed(3)
+            m = nn.LSTM(2, 3, num_layers=2, dtype=F64)
+            xt = fastgrad.tensor(x, requires_grad=True)
+            out, (_h, c) = m(xt)
+            (out.sum() + c.sum()).backward()
+            res[b] = [out.detach().numpy(), xt.grad.numpy(), m.weight_ih_l1.grad.numpy()]
+        finally:
+            fastgrad.set_backend("cpp")
+    for a, c in zip(res["cpp"], res["python"]):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
+def test_dropout_between_layers_and_misc(backend: str) -> None:
+    m = nn.LSTM(2, 3, num_layers=2, dropout=0.5)
+    m.flatten_parameters()
+    x = fastgrad.randn(4, 2, 2)
+    assert m(x)[0].shape == (4, 2, 3)
+    m.eval()
+    a, b = m(x)[0], m(x)[0]
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    assert len(m.all_weights) == 2 and len(m.all_weights[0]) == 4
+    bound = 1 / np.sqrt(3)
+    assert all(np.abs(p.detach().numpy()).max() <= bound for p in m.parameters())
+    assert nn.GRU(2, 3, dtype=F64).weight_ih_l0.dtype is F64
+
+
+def test_errors(backend: str) -> None:
+    m = nn.LSTM(3, 4)
+    with pytest.raises(ValueError, match="input_size"):
+        m(fastgrad.randn(2, 1, 5))
+    with pytest.raises(ValueError, match="2-D or 3-D"):
+        m(fastgrad.randn(2, 1, 1, 3))
+    with pytest.raises(ValueError, match="hidden"):
+        m(fastgrad.randn(2, 1, 3), (fastgrad.randn(1, 2, 4), fastgrad.randn(1, 2, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        m(fastgrad.randn(2, 3), (fastgrad.randn(1, 1, 4), fastgrad.randn(1, 1, 4)))
+    with pytest.raises(ValueError, match="proj_size"):
+        nn.LSTM(3, 4, proj_size=4)
+    with pytest.raises(ValueError, match="nonlinearity"):
+        nn.RNN(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(ValueError, match="input_size"):
+        nn.GRUCell(3, 4)(fastgrad.randn(2, 2))
