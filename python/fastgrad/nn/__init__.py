@@ -59,3 +59,25 @@ from fastgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell,
 
 __all__ += ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase",
             "utils"]
+from fastgrad.nn.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+
+__all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
+            "TransformerEncoder", "TransformerEncoderLayer"]
+from fastgrad.nn.activation_more import (
+    GELU,
+    Hardswish,
+    Hardtanh,
+    Mish,
+    SiLU,
+    Softplus,
+    Softsign,
+)
+
+__all__ += ["GELU", "Hardswish", "Hardtanh", "Mish", "SiLU", "Softplus", "Softsign"]

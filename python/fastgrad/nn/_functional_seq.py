@@ -302,10 +302,38 @@ def _repeat_heads(t: Tensor, r: int) -> Tensor:
 
 
 # --- activations -------------------------------------------------------------------------------
+class _ErfFallback:
+    """erf for builds without the ``erf`` primitive: forward with math.erf per element (slow),
+    backward 2/sqrt(pi) exp(-x^2) g as Tensor ops (so create_graph works)."""
+
+    fn: Any = None
+
+    @classmethod
+    def apply(cls, x: Tensor) -> Tensor:
+        if cls.fn is None:
+            from fastgrad.autograd import Function
+
+            class Erf(Function):
+                @staticmethod
+                def forward(ctx: Any, x: Tensor) -> Tensor:
+                    ctx.save_for_backward(x)
+                    a = np.asarray(x.detach().numpy(), dtype=np.float64)
+                    y = np.vectorize(math.erf, otypes=[np.float64])(a).astype(x.dtype.np)
+                    return _const(y.reshape(x.shape), x)
+
+                @staticmethod
+                def backward(ctx: Any, g: Tensor) -> Tensor:
+                    (x,) = ctx.saved_tensors
+                    return g * (-(x * x)).exp() * (2.0 / math.sqrt(math.pi))
+
+            cls.fn = Erf
+        return cls.fn.apply(x)
+
+
 def _erf(x: Tensor) -> Tensor:
     if hasattr(x, "erf"):
         return x.erf()
-    raise NotImplementedError("gelu: erf is not available in this build")
+    return _ErfFallback.apply(x)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
