@@ -270,3 +270,72 @@ def test_activations_against_torch(backend: str, rng: np.random.Generator, cls: 
                           [fx], [tx], torch, rng)
     g = fastgrad.tensor(rng.standard_normal(4) * 0.8 + 0.1, requires_grad=True)
     assert fastgrad.gradcheck(getattr(nn, cls)(**kw), (g,))
+
+
+# --- the blocked attention primitive -----------------------------------------------------------
+def _composite_sdpa(q: Any, k: Any, v: Any, mask: Any, causal: bool, scale: float) -> Any:
+    w = (q * scale) @ k.transpose(-2, -1)
+    if mask is not None:
+        w = w + mask
+    if causal:
+        lq, s = q.shape[-2], k.shape[-2]
+        w = w + fastgrad.tensor(np.triu(np.full((lq, s), -np.inf), 1), dtype=q.dtype)
+    return w.softmax(-1) @ v
+
+
+@pytest.mark.parametrize(("lq", "s", "case"), [(5, 7, "plain"), (70, 300, "causal"),
+                                               (70, 300, "mask"), (3, 2, "mask_bcast")])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_blocked_attention_matches_composite(backend: str, rng: np.random.Generator, lq: int,
+                                             s: int, case: str, dtype: str) -> None:
+    """Sizes across the kernel's blocks (64 queries, 256 keys); forward and gradients."""
+    arrs = [rng.standard_normal((1, 2, lq, 4)), rng.standard_normal((1, 2, s, 4)),
+            rng.standard_normal((1, 2, s, 3))]
+    mask = None
+    if case == "mask":
+        mask = rng.standard_normal((1, 2, lq, s))
+    elif case == "mask_bcast":
+        mask = rng.standard_normal((lq, 1))
+    tol = 2e-5 if dtype == "float32" else 1e-11
+    res = []
+    u = rng.standard_normal((1, 2, lq, 3))
+    for fused in (True, False):
+        ts = [fastgrad.tensor(a.astype(dtype), requires_grad=True) for a in arrs]
+        m = None if mask is None else fastgrad.tensor(mask.astype(dtype))
+        causal = case == "causal"
+        if fused:
+            y = F.scaled_dot_product_attention(*ts, attn_mask=m, is_causal=causal, scale=0.7)
+        else:
+            y = _composite_sdpa(*ts, m, causal, 0.7)
+        (y * fastgrad.tensor(u.astype(dtype))).sum().backward()
+        res.append([y.detach().numpy()] + [t.grad.numpy() for t in ts])
+    for a, c in zip(*res):
+        np.testing.assert_allclose(a, c, rtol=tol, atol=tol)
+
+
+def test_blocked_attention_second_order_and_mask_grad(backend: str,
+                                                      rng: np.random.Generator) -> None:
+    ts = [fastgrad.tensor(rng.standard_normal((1, 1, 3, 2)), requires_grad=True)
+          for _ in range(3)]
+    f = lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert fastgrad.gradgradcheck(f, ts)
+    m = fastgrad.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    assert fastgrad.gradcheck(lambda m: F.scaled_dot_product_attention(*ts, attn_mask=m), (m,))
+
+
+def test_blocked_attention_backends_agree(rng: np.random.Generator) -> None:
+    if "cpp" not in fastgrad._backend.available():
+        pytest.skip("no C++ backend")
+    arrs = [rng.standard_normal((2, 2, 9, 4)) for _ in range(3)]
+    res = {}
+    for name in ("cpp", "python"):
+        fastgrad.set_backend(name)
+        try:
+            ts = [fastgrad.tensor(a, requires_grad=True) for a in arrs]
+            y = F.scaled_dot_product_attention(*ts, is_causal=True)
+            (y * y).sum().backward()
+            res[name] = [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+        finally:
+            fastgrad.set_backend("cpp")
+    for a, c in zip(res["cpp"], res["python"]):
+        np.testing.assert_allclose(a, c, rtol=1e-11, atol=1e-11)

@@ -275,3 +275,94 @@ def test_lstm_demo_runs() -> None:
     assert r.returncode == 0, r.stderr
     assert "validation perplexity" in r.stdout and "samples:" in r.stdout
     assert "Beautiful is better" not in r.stdout  # the corpus is read, not printed
+
+
+# --- the fused gate primitives (op table family "rnn") ------------------------------------------
+def _cell_inputs(rng: np.random.Generator, kind: str, b: int = 3, h: int = 4) -> list[np.ndarray]:
+    if kind == "lstm_cell":
+        return [rng.standard_normal((b, 4 * h)), rng.standard_normal((b, h))]
+    return [rng.standard_normal((b, 3 * h)), rng.standard_normal((b, 3 * h)),
+            rng.standard_normal((b, h))]
+
+
+def _cell_composite(kind: str, ts: list) -> Any:
+    """The same math from Tensor ops (what nn/rnn.py does without the primitive)."""
+    if kind == "lstm_cell":
+        g, c = ts
+        n = c.shape[1]
+        i, f = g[:, :n].sigmoid(), g[:, n:2 * n].sigmoid()
+        gg, o = g[:, 2 * n:3 * n].tanh(), g[:, 3 * n:].sigmoid()
+        c2 = f * c + i * gg
+        return fastgrad.cat([o * c2.tanh(), c2], 1)
+    xg, hg, h = ts
+    n = h.shape[1]
+    r = (xg[:, :n] + hg[:, :n]).sigmoid()
+    z = (xg[:, n:2 * n] + hg[:, n:2 * n]).sigmoid()
+    nn_ = (xg[:, 2 * n:] + r * hg[:, 2 * n:]).tanh()
+    return nn_ + z * (h - nn_)
+
+
+@pytest.mark.parametrize("kind", ["lstm_cell", "gru_cell"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gate_primitive_matches_composite(backend: str, rng: np.random.Generator, kind: str,
+                                          dtype: str) -> None:
+    arrs = [a.astype(dtype) for a in _cell_inputs(rng, kind)]
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    outs, grads = [], []
+    for fused in (True, False):
+        ts = [fastgrad.tensor(a, requires_grad=True) for a in arrs]
+        y = _wrap_prim(kind, ts) if fused else _cell_composite(kind, ts)
+        if fused:
+            u = fastgrad.tensor(rng.standard_normal(y.shape).astype(dtype))
+        (y * u).sum().backward()
+        outs.append(y.detach().numpy())
+        grads.append([t.grad.numpy() for t in ts])
+    np.testing.assert_allclose(outs[0], outs[1], rtol=tol, atol=tol)
+    for a, c in zip(grads[0], grads[1]):
+        np.testing.assert_allclose(a, c, rtol=tol, atol=tol)
+
+
+def _wrap_prim(kind: str, ts: list) -> Any:
+    from fastgrad.tensor import _wrap
+
+    b = ts[0]._b
+    return _wrap(getattr(b, kind)(*[t._impl for t in ts]), b)
+
+
+@pytest.mark.parametrize("kind", ["lstm_cell", "gru_cell"])
+def test_gate_primitive_gradcheck_and_second_order(backend: str, rng: np.random.Generator,
+                                                   kind: str) -> None:
+    ts = [fastgrad.tensor(a, requires_grad=True) for a in _cell_inputs(rng, kind, 2, 2)]
+    assert fastgrad.gradcheck(lambda *xs: _wrap_prim(kind, list(xs)), ts)
+    assert fastgrad.gradgradcheck(lambda *xs: _wrap_prim(kind, list(xs)), ts)
+
+
+def test_gate_primitive_backends_agree(rng: np.random.Generator) -> None:
+    if "cpp" not in fastgrad._backend.available():
+        pytest.skip("no C++ backend")
+    for kind in ("lstm_cell", "gru_cell"):
+        arrs = _cell_inputs(rng, kind)
+        res = {}
+        for name in ("cpp", "python"):
+            fastgrad.set_backend(name)
+            try:
+                ts = [fastgrad.tensor(a, requires_grad=True) for a in arrs]
+                y = _wrap_prim(kind, ts)
+                (y * y).sum().backward()
+                res[name] = [y.detach().numpy()] + [t.grad.numpy() for t in ts]
+            finally:
+                fastgrad.set_backend("cpp")
+        for a, c in zip(res["cpp"], res["python"]):
+            np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
+def test_gate_primitive_errors(backend: str) -> None:
+    b = fastgrad.zeros(1)._b
+    g, c = fastgrad.zeros(2, 8, dtype=F64), fastgrad.zeros(2, 2, dtype=F64)
+    with pytest.raises(ValueError, match="lstm_cell"):
+        b.lstm_cell(g._impl, fastgrad.zeros(2, 3, dtype=F64)._impl)
+    with pytest.raises(TypeError, match="lstm_cell"):
+        b.lstm_cell(fastgrad.zeros(2, 8)._impl, c._impl)
+    with pytest.raises(ValueError, match="gru_cell"):
+        b.gru_cell(fastgrad.zeros(2, 6, dtype=F64)._impl, fastgrad.zeros(2, 5, dtype=F64)._impl,
+                   c._impl)

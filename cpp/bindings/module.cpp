@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include "autograd/engine.h"
+#include "bindings/bind.h"
 #include "bindings/handle.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -191,6 +192,8 @@ std::function<Tensor(const Tensor&)> make_hook(py::function fn) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastgrad's C++ core: tensors, the autograd engine and the kernels";
   bindings::init_handle_type(m);
+  fastgrad::bind_rnn(m);  // bindings/bind_rnn.cpp
+  fastgrad::bind_attention(m);  // bindings/bind_attention.cpp
   py::register_exception<fastgrad::TypeError>(m, "FastgradTypeError", PyExc_TypeError);
 
   py::class_<Node, std::shared_ptr<Node>>(m, "Node")

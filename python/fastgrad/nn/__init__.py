@@ -51,14 +51,10 @@ __all__ = [
 ]
 
 # --- sequence layers (issue 16): embeddings, recurrent, attention, Transformer, activations ------
-from fastgrad.nn.sparse import Embedding, EmbeddingBag
-
-__all__ += ["Embedding", "EmbeddingBag"]
 from fastgrad.nn import utils
+from fastgrad.nn.activation_more import GELU, Hardswish, Hardtanh, Mish, SiLU, Softplus, Softsign
 from fastgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
-
-__all__ += ["GRU", "LSTM", "RNN", "GRUCell", "LSTMCell", "RNNBase", "RNNCell", "RNNCellBase",
-            "utils"]
+from fastgrad.nn.sparse import Embedding, EmbeddingBag
 from fastgrad.nn.transformer import (
     MultiheadAttention,
     Transformer,
@@ -68,16 +64,9 @@ from fastgrad.nn.transformer import (
     TransformerEncoderLayer,
 )
 
-__all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
-            "TransformerEncoder", "TransformerEncoderLayer"]
-from fastgrad.nn.activation_more import (
-    GELU,
-    Hardswish,
-    Hardtanh,
-    Mish,
-    SiLU,
-    Softplus,
-    Softsign,
-)
-
-__all__ += ["GELU", "Hardswish", "Hardtanh", "Mish", "SiLU", "Softplus", "Softsign"]
+__all__ += [
+    "GELU", "GRU", "LSTM", "RNN", "Embedding", "EmbeddingBag", "GRUCell", "Hardswish", "Hardtanh",
+    "LSTMCell", "Mish", "MultiheadAttention", "RNNBase", "RNNCell", "RNNCellBase", "SiLU",
+    "Softplus", "Softsign", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
+    "TransformerEncoder", "TransformerEncoderLayer", "utils",
+]

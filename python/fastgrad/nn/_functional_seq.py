@@ -281,17 +281,38 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
         raise ValueError(f"{op}: explicit attn_mask should not be set when is_causal=True")
     L, S = query.shape[-2], key.shape[-2]
     s = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    mask = None if attn_mask is None else _float_mask(op, attn_mask, query, (*query.shape[:-1], S))
+    fused = _fused_attention(query, key, value, mask, is_causal, s, dropout_p)
+    if fused is not None:
+        return fused
     w = (query * s) @ key.transpose(-2, -1)
     if is_causal:
         w = w + _const(np.triu(np.full((L, S), -np.inf, dtype=query.dtype.np), 1), query)
-    elif attn_mask is not None:
-        w = w + _float_mask(op, attn_mask, query, w.shape)
+    elif mask is not None:
+        w = w + mask
     w = w.softmax(-1)
     if dropout_p > 0.0:
         from fastgrad.nn.functional import dropout
 
         w = dropout(w, dropout_p, True)
     return w @ value
+
+
+def _fused_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, causal: bool,
+                     scale: float, dropout_p: float) -> Tensor | None:
+    """The blocked attention primitive (never holding the (L, S) matrix) for inputs of up to 4
+    dims with equal batch dims and a mask needing no gradient; None: use the composite."""
+    fn = getattr(q._b, "attention", None)
+    if (fn is None or dropout_p > 0.0 or q.ndim > 4 or q.shape[:-2] != k.shape[:-2]
+            or k.shape[:-2] != v.shape[:-2] or not (q.dtype is k.dtype is v.dtype)
+            or (mask is not None and (mask.requires_grad or mask.ndim > 4))
+            or not q.is_floating_point()):
+        return None
+    pad = 4 - q.ndim
+    q4, k4, v4 = (t.reshape(*([1] * pad), *t.shape) if pad else t for t in (q, k, v))
+    out = _wrap(fn(q4._impl, k4._impl, v4._impl, None if mask is None else mask._impl,
+                   bool(causal), float(scale)), q._b)
+    return out.reshape(*q.shape[:-1], v.shape[-1]) if pad else out
 
 
 def _repeat_heads(t: Tensor, r: int) -> Tensor:

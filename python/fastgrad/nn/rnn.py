@@ -42,6 +42,11 @@ def _lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | No
                w_hr: Tensor | None) -> tuple[Tensor, Tensor]:
     n = c.shape[-1]
     g = xg + F.linear(h, w_hh, b_hh)
+    fused = getattr(g._b, "lstm_cell", None)
+    if fused is not None and g.ndim == 2 and g.dtype is c.dtype:  # one gate kernel
+        hc = _wrap(fused(g._impl, c._impl), g._b)
+        h2, c2 = hc[:, :n], hc[:, n:]
+        return (h2 if w_hr is None else h2 @ w_hr.T), c2
     i = g[..., :n].sigmoid()
     f = g[..., n:2 * n].sigmoid()
     gg = g[..., 2 * n:3 * n].tanh()
@@ -56,6 +61,9 @@ def _lstm_step(xg: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | No
 def _gru_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:
     n = h.shape[-1]
     hg = F.linear(h, w_hh, b_hh)
+    fused = getattr(hg._b, "gru_cell", None)
+    if fused is not None and hg.ndim == 2 and xg.dtype is h.dtype:  # one gate kernel
+        return _wrap(fused(xg._impl, hg._impl, h._impl), hg._b)
     r = (xg[..., :n] + hg[..., :n]).sigmoid()
     z = (xg[..., n:2 * n] + hg[..., n:2 * n]).sigmoid()
     nn_ = (xg[..., 2 * n:] + r * hg[..., 2 * n:]).tanh()
@@ -252,6 +260,8 @@ class RNNBase(Module):
                    ) -> tuple[Tensor, Tensor, Tensor | None]:
         w_ih, w_hh, b_ih, b_hh, w_hr = params
         t_len, b = x.shape[0], x.shape[1]
+        if b_hh is not None and self.mode != "GRU":  # both biases once, not per step
+            b_ih, b_hh = b_ih + b_hh, None
         xg = F.linear(x.reshape(t_len * b, x.shape[2]), w_ih, b_ih).reshape(t_len, b, -1)
         outs: list[Tensor] = [None] * t_len  # type: ignore[list-item]
         steps = range(t_len - 1, -1, -1) if reverse else range(t_len)

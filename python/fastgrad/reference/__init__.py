@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from fastgrad.reference.engine import backward, function_apply, grad
+from fastgrad.reference.ops_attention import attention
 from fastgrad.reference.ops_elementwise import (
     abs,
     add,
@@ -57,6 +58,7 @@ from fastgrad.reference.ops_reduce import (
     sum,
     sum_to,
 )
+from fastgrad.reference.ops_rnn import gru_cell, lstm_cell
 from fastgrad.reference.ops_shape import (
     cat,
     contiguous,
@@ -87,6 +89,7 @@ __all__ = [
     "amin",
     "argmax",
     "argmin",
+    "attention",
     "backward",
     "cat",
     "clamp",
@@ -108,6 +111,7 @@ __all__ = [
     "ge",
     "get_num_threads",
     "grad",
+    "gru_cell",
     "gt",
     "is_anomaly_enabled",
     "is_grad_enabled",
@@ -116,6 +120,7 @@ __all__ = [
     "log",
     "log_softmax",
     "logical_not",
+    "lstm_cell",
     "lt",
     "matmul",
     "maximum",
