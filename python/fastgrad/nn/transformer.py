@@ -255,19 +255,24 @@ class MultiheadAttention(Module):
         if kpm is not None:
             kpm = kpm.reshape(bsz, 1, 1, src_len)
             mask = kpm if mask is None else mask + kpm
-        w = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)          # (N, H, L, S)
-        if mask is not None:
-            w = w + mask
-        w = w.softmax(-1)
-        wd = F.dropout(w, self.dropout, True) if self.training and self.dropout > 0 else w
-        out = (wd @ v).permute(2, 0, 1, 3).reshape(tgt_len * bsz, e)   # (L*N, E)
+        drop = self.dropout if self.training else 0.0
+        if not need_weights and drop == 0.0:  # the blocked kernel: no (L, S) matrix kept
+            w = None
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        else:
+            w = (q * (1.0 / math.sqrt(hd))) @ k.transpose(-2, -1)      # (N, H, L, S)
+            if mask is not None:
+                w = w + mask
+            w = w.softmax(-1)
+            ctx = (F.dropout(w, drop, True) if drop > 0 else w) @ v
+        out = ctx.permute(2, 0, 1, 3).reshape(tgt_len * bsz, e)        # (L*N, E)
         out = self.out_proj(out).reshape(tgt_len, bsz, e)
         if not batched:
             out = out.squeeze(1)
         elif self.batch_first:
             out = out.transpose(0, 1)
         weights = None
-        if need_weights:
+        if need_weights and w is not None:
             weights = w.mean(1) if average_attn_weights else w
             if not batched:
                 weights = weights.squeeze(0)
