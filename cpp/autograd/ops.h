@@ -10,38 +10,19 @@
 
 namespace fastgrad {
 
-// ops_elementwise.cpp ---------------------------------------------------------------------------
-Tensor neg(const Tensor& x);
-Tensor exp(const Tensor& x);
-Tensor log(const Tensor& x);
-Tensor sqrt(const Tensor& x);
-Tensor abs(const Tensor& x);
-Tensor sign(const Tensor& x);  // no gradient
-Tensor sin(const Tensor& x);
-Tensor cos(const Tensor& x);
-Tensor tanh(const Tensor& x);
-Tensor sigmoid(const Tensor& x);
-Tensor relu(const Tensor& x);
-// Fused backward kernels, themselves differentiable: g * (y > 0), g * y * (1 - y), g * (1 - y^2).
-Tensor relu_backward(const Tensor& g, const Tensor& y);
-Tensor sigmoid_backward(const Tensor& g, const Tensor& y);
-Tensor tanh_backward(const Tensor& g, const Tensor& y);
+// Every unary and binary primitive of the op table (python/fastgrad/_optable.py), one line each in
+// the generated op_list.inc: unary maps (exp log sqrt ... log1p expm1 erf softplus; sign and
+// logical_not have no gradient), the fused backward kernels g * f'(y) (relu_backward
+// sigmoid_backward tanh_backward, themselves differentiable), binary maps (add sub mul div pow
+// maximum minimum; comparisons lt le gt ge eq ne return bool and have no gradient), take and matmul
+// (below). Defined in ops_<family>.cpp as the table's row says.
+#define FG_UNARY(name) Tensor name(const Tensor& x);
+#define FG_BINARY(name) Tensor name(const Tensor& a, const Tensor& b);
+#include "op_list.inc"
+#undef FG_UNARY
+#undef FG_BINARY
 
-Tensor add(const Tensor& a, const Tensor& b);
-Tensor sub(const Tensor& a, const Tensor& b);
-Tensor mul(const Tensor& a, const Tensor& b);
-Tensor div(const Tensor& a, const Tensor& b);
-Tensor pow(const Tensor& a, const Tensor& b);
-Tensor maximum(const Tensor& a, const Tensor& b);
-Tensor minimum(const Tensor& a, const Tensor& b);
-// Comparisons return bool tensors and have no gradient.
-Tensor lt(const Tensor& a, const Tensor& b);
-Tensor le(const Tensor& a, const Tensor& b);
-Tensor gt(const Tensor& a, const Tensor& b);
-Tensor ge(const Tensor& a, const Tensor& b);
-Tensor eq(const Tensor& a, const Tensor& b);
-Tensor ne(const Tensor& a, const Tensor& b);
-Tensor logical_not(const Tensor& x);
+// ops_elementwise.cpp ---------------------------------------------------------------------------
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
 Tensor to_dtype(const Tensor& x, DType dtype);
@@ -61,6 +42,8 @@ Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 // Sums a gradient of a broadcast shape down to `shape` (the engine's reduction for broadcasting).
 Tensor sum_to(const Tensor& x, const Shape& shape);
+// Running sums along dim (bool -> int64); differentiable for floating dtypes.
+Tensor cumsum(const Tensor& x, int64_t dim);
 
 // ops_shape.cpp ----------------------------------------------------------------------------------
 Tensor reshape(const Tensor& x, const Shape& shape);  // a view when possible; -1 allowed
@@ -74,8 +57,8 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t 
                       int64_t stop, int64_t step);
 
 // ops_index.cpp ----------------------------------------------------------------------------------
-// take: out[i...] = x.flat[pos[i...]] (pos int64, any shape; x read in logical C order).
-Tensor take(const Tensor& x, const Tensor& pos);
+// take(x, pos) (from the table): out[i...] = x.flat[pos[i...]] (pos int64, any shape; x read in
+// logical C order).
 // put_add: zeros(shape) with src.flat accumulated at pos (the gradient of take).
 Tensor put_add(const Tensor& src, const Tensor& pos, const Shape& shape);
 
@@ -88,13 +71,14 @@ Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tenso
                                    const Tensor& t);
 
 // ops_matmul.cpp ---------------------------------------------------------------------------------
-// a (..., M, K) @ b (..., K, N) -> (..., M, N), batch dims broadcast; both at least 2-D.
-Tensor matmul(const Tensor& a, const Tensor& b);
+// matmul(a, b) (from the table): a (..., M, K) @ b (..., K, N) -> (..., M, N), batch dims
+// broadcast; both at least 2-D.
 
 // ops_inplace.cpp (no autograd: used under no_grad by optimizers and initialisation) -----------
 void copy_(const Tensor& dst, const Tensor& src);  // broadcast src to dst, casting dtype
 void fill_(const Tensor& dst, double value);
 void put_(const Tensor& dst, const Tensor& pos, const Tensor& src);  // dst.flat[pos] = src
+void set_data_(const Tensor& dst, const Tensor& src);  // dst takes src's memory (Tensor.data = src)
 
 // ops_optim.cpp (no autograd: fused in-place optimizer steps over lists of parameters) --------
 // Every list holds one tensor per parameter, of its shape and dtype; params and state buffers

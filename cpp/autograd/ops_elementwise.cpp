@@ -566,4 +566,96 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   });
 }
 
+// --- log1p, expm1, erf, softplus: libm per element (std::log1p, ...), forward then rule ---------
+namespace {
+GradList log1p_rule(FnNode& n, const Grads& g);
+GradList expm1_rule(FnNode& n, const Grads& g);
+GradList erf_rule(FnNode& n, const Grads& g);
+GradList softplus_rule(FnNode& n, const Grads& g);
+}  // namespace
+
+// log(1 + x), accurate for small x. d/dx = 1 / (1 + x).
+Tensor log1p(const Tensor& x) {
+  Tensor out = float_unary("log1p", x, [](auto v) { return std::log1p(v); });
+  if (auto n = make_fn_node("Log1PBackward", log1p_rule, {x}, {out})) n->save(x);
+  return out;
+}
+namespace {
+GradList log1p_rule(FnNode& n, const Grads& g) {
+  Tensor x = n.saved(0);
+  return {div(g[0], add(x, scalar_like(1.0, x)))};
+}
+}  // namespace
+
+// exp(x) - 1, accurate for small x. d/dx = exp(x) = y + 1.
+Tensor expm1(const Tensor& x) {
+  Tensor out = float_unary("expm1", x, [](auto v) { return std::expm1(v); });
+  if (auto n = make_fn_node("Expm1Backward", expm1_rule, {x}, {out})) n->save(out, true);
+  return out;
+}
+namespace {
+GradList expm1_rule(FnNode& n, const Grads& g) {
+  Tensor y = n.saved(0);
+  return {mul(g[0], add(y, scalar_like(1.0, y)))};
+}
+}  // namespace
+
+// The error function. d/dx = 2 / sqrt(pi) * exp(-x^2).
+Tensor erf(const Tensor& x) {
+  Tensor out = float_unary("erf", x, [](auto v) { return std::erf(v); });
+  if (auto n = make_fn_node("ErfBackward", erf_rule, {x}, {out})) n->save(x);
+  return out;
+}
+namespace {
+GradList erf_rule(FnNode& n, const Grads& g) {
+  Tensor x = n.saved(0);
+  Tensor d = mul(exp(neg(mul(x, x))), scalar_like(1.1283791670955126, x));  // 2 / sqrt(pi)
+  return {mul(g[0], d)};
+}
+}  // namespace
+
+// log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)) so it neither overflows nor loses
+// small values. d/dx = sigmoid(x). (nn.functional.softplus adds beta and threshold.)
+Tensor softplus(const Tensor& x) {
+  Tensor out = float_unary("softplus", x, [](auto v) {
+    using T = decltype(v);
+    return (v > T(0) ? v : T(0)) + std::log1p(std::exp(-std::fabs(v)));
+  });
+  if (auto n = make_fn_node("SoftplusBackward", softplus_rule, {x}, {out})) n->save(x);
+  return out;
+}
+namespace {
+GradList softplus_rule(FnNode& n, const Grads& g) { return {mul(g[0], sigmoid(n.saved(0)))}; }
+}  // namespace
+
+// --- floor, ceil, round: no slope anywhere, so their gradient is zero (as PyTorch's) -----------
+namespace {
+GradList zero_rule(FnNode& n, const Grads& g) { return {zeros_like(g[0])}; }
+
+template <class F>
+Tensor rounding(const char* op, const char* node, const Tensor& x, F f) {
+  Tensor out;
+  FG_DISPATCH_NUMERIC(x->dtype(), op, T, {
+    if constexpr (std::is_floating_point_v<T>) {
+      out = map1<T, T>(x, x->dtype(), [&](T v) { return f(v); });
+    } else {
+      out = map1<T, T>(x, x->dtype(), [](T v) { return v; });  // integers are already whole
+    }
+  });
+  make_fn_node(node, zero_rule, {x}, {out});
+  return out;
+}
+}  // namespace
+
+Tensor floor(const Tensor& x) {
+  return rounding("floor", "FloorBackward", x, [](auto v) { return std::floor(v); });
+}
+Tensor ceil(const Tensor& x) {
+  return rounding("ceil", "CeilBackward", x, [](auto v) { return std::ceil(v); });
+}
+// Halves to even, as NumPy and PyTorch (the default rounding mode of nearbyint).
+Tensor round(const Tensor& x) {
+  return rounding("round", "RoundBackward", x, [](auto v) { return std::nearbyint(v); });
+}
+
 }  // namespace fastgrad

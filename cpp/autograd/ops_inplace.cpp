@@ -45,4 +45,12 @@ void put_(const Tensor& dst, const Tensor& pos, const Tensor& src) {
   dst->bump_version();
 }
 
+// dst takes src's memory and geometry (Tensor.data = src in PyTorch); its autograd metadata stays.
+void set_data_(const Tensor& dst, const Tensor& src) {
+  FG_TYPE_CHECK(dst->requires_grad() == false || is_floating(src->dtype()),
+                "set_data_: a tensor that requires grad cannot take data of dtype ",
+                dtype_name(src->dtype()));
+  dst->set_data(*src);
+}
+
 }  // namespace fastgrad

@@ -327,4 +327,43 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   return reshape(sum(x, dims, true), shape);
 }
 
+// --- cumsum: running sums along one dim, forward then rule ------------------------------------
+namespace {
+GradList cumsum_rule(FnNode& n, const Grads& g);
+}  // namespace
+
+Tensor cumsum(const Tensor& x, int64_t dim) {
+  const int64_t nd = std::max<int64_t>(x->dim(), 1);
+  FG_INDEX_CHECK(dim >= -nd && dim < nd, "cumsum: dim ", dim, " out of range for a tensor of ",
+                 x->dim(), " dims");
+  const int64_t d = (dim + nd) % nd;
+  const DType out_dtype = x->dtype() == DType::Bool ? DType::Int64 : x->dtype();
+  Tensor xc = contiguous(x);
+  Tensor out = empty(x->shape(), out_dtype);
+  int64_t O = 1, R = 1, I = 1;
+  for (int64_t i = 0; i < x->dim(); ++i) {
+    (i < d ? O : i == d ? R : I) *= x->shape()[i];
+  }
+  if (out->numel() > 0) {
+    FG_DISPATCH_ALL(x->dtype(), T, {
+      using Out = std::conditional_t<std::is_same_v<T, bool>, int64_t, T>;
+      cumsum_forward<T, Out>(O, R, I, xc->data<T>(), out->data<Out>());
+    });
+  }
+  if (is_floating(x->dtype())) {
+    if (auto n = make_fn_node("CumsumBackward", cumsum_rule, {x}, {out})) n->ints() = {d};
+  }
+  return out;
+}
+
+namespace {
+// The gradient is the running sum from the end: sum(g) - cumsum(g) + g along the dim.
+GradList cumsum_rule(FnNode& n, const Grads& g) {
+  const int64_t d = n.ints()[0];
+  const Tensor& gy = g[0];
+  if (gy->dim() == 0) return {gy};
+  return {add(sub(sum(gy, {d}, true), cumsum(gy, d)), gy)};
+}
+}  // namespace
+
 }  // namespace fastgrad

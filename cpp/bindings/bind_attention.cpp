@@ -4,11 +4,11 @@
 #include "bindings/bind.h"
 #include "bindings/handle.h"
 
-namespace fastgrad {
+namespace fastgrad::bindings {
 
 void bind_attention(pybind11::module_& m) {
   using release = pybind11::call_guard<pybind11::gil_scoped_release>;
-  m.def("attention", &attention, release());
+  m.def("attention", &fastgrad::attention, release());
 }
 
-}  // namespace fastgrad
+}  // namespace fastgrad::bindings

@@ -4,12 +4,12 @@
 #include "bindings/bind.h"
 #include "bindings/handle.h"
 
-namespace fastgrad {
+namespace fastgrad::bindings {
 
 void bind_rnn(pybind11::module_& m) {
   using release = pybind11::call_guard<pybind11::gil_scoped_release>;
-  m.def("lstm_cell", &lstm_cell, release());
-  m.def("gru_cell", &gru_cell, release());
+  m.def("lstm_cell", &fastgrad::lstm_cell, release());
+  m.def("gru_cell", &fastgrad::gru_cell, release());
 }
 
-}  // namespace fastgrad
+}  // namespace fastgrad::bindings

@@ -44,7 +44,7 @@ class ReleaseIfLarge {
   PyThreadState* state_;
 };
 
-// Defined in module.cpp: a gradient hook calling a Python function, and Tensor.item().
+// A gradient hook calling a Python function (bind_autograd.cpp), and Tensor.item() (bind_ops.cpp).
 std::function<Tensor(const Tensor&)> make_hook(pybind11::function fn);
 pybind11::object item(const Tensor& t);
 

@@ -37,4 +37,18 @@ void argreduce_cols(Reduce op, int64_t O, int64_t R, int64_t I, const T* x, int6
 template <class T>
 void softmax_forward(bool log_space, int64_t O, int64_t R, int64_t I, const T* x, T* y);
 
+// y (O, R, I) = running sums of contiguous x (O, R, I) along R: y[o, r, i] = x[o, 0, i] + ... +
+// x[o, r, i], added in order of r (serial: the same bits for any thread count).
+template <class T, class Out>
+void cumsum_forward(int64_t O, int64_t R, int64_t I, const T* x, Out* y) {
+  for (int64_t o = 0; o < O; ++o) {
+    const T* xo = x + o * R * I;
+    Out* yo = y + o * R * I;
+    for (int64_t i = 0; i < I; ++i) yo[i] = static_cast<Out>(xo[i]);
+    for (int64_t r = 1; r < R; ++r) {
+      for (int64_t i = 0; i < I; ++i) yo[r * I + i] = yo[(r - 1) * I + i] + static_cast<Out>(xo[r * I + i]);
+    }
+  }
+}
+
 }  // namespace fastgrad

@@ -261,6 +261,16 @@ TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape s
   contiguous_ = compute_contiguous(shape_, strides_);
 }
 
+void TensorImpl::set_data(const TensorImpl& src) {
+  storage_ = src.storage_;
+  offset_ = src.offset_;
+  shape_ = src.shape_;
+  strides_ = src.strides_;
+  dtype_ = src.dtype_;
+  numel_ = src.numel_;
+  contiguous_ = src.contiguous_;
+}
+
 Tensor empty(const Shape& shape, DType dtype) {
   const int64_t n = shape_numel(shape);
   const int64_t item = static_cast<int64_t>(itemsize(dtype));

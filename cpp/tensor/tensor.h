@@ -68,6 +68,8 @@ class TensorImpl {
   template <class T> T* data() const { return reinterpret_cast<T*>(raw()); }
   int64_t version() const { return storage_->version.load(); }
   void bump_version() { storage_->version.fetch_add(1); }
+  // Takes src's storage and geometry (Tensor.data = src); autograd metadata stays as it is.
+  void set_data(const TensorImpl& src);
 
   // Autograd metadata. A tensor requires grad if it is a leaf with requires_grad_ set, or if it
   // has a grad_fn (then requires_grad_ is set too).

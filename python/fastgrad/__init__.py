@@ -18,7 +18,10 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from fastgrad import (
     _backend,
+    _ops,
+    _tensor_ops,
     autograd,  # noqa: F401
+    linalg,  # noqa: F401
     nn,
     optim,
     viz,
@@ -47,18 +50,15 @@ from fastgrad._creation import (
 )
 from fastgrad._dtype import bool_ as bool
 from fastgrad._dtype import dtype, float32, float64, int64
+from fastgrad._indexing import getitem as _getitem  # noqa: F401 (installs t[idx])
 from fastgrad._ops import (
-    abs,
     argmax,
     argmin,
     broadcast_to,
     cat,
     clamp,
     concatenate,
-    cos,
-    exp,
     flatten,
-    log,
     log_softmax,
     logsumexp,
     max,
@@ -66,23 +66,19 @@ from fastgrad._ops import (
     min,
     permute,
     pow,
-    relu,
     reshape,
-    sigmoid,
-    sin,
     softmax,
     split,
-    sqrt,
     squeeze,
     stack,
     std,
     sum,
-    tanh,
     transpose,
     unsqueeze,
     var,
 )
 from fastgrad._serialization import load, save
+from fastgrad._version import __version__ as __version__
 from fastgrad.autograd import (
     Function,
     checkpoint,
@@ -97,11 +93,17 @@ from fastgrad.autograd import (
 )
 from fastgrad.tensor import Tensor, matmul, maximum, minimum, result_type, where
 
+# fastgrad.exp, fastgrad.log1p, ...: the op table's module functions (rows with function=True),
+# then fastgrad.mm, fastgrad.gather, ...: module forms of the composite Tensor methods.
+for _name in _ops.TABLE_FUNCTIONS:
+    globals()[_name] = getattr(_ops, _name)
+globals().update(_tensor_ops.functions)
+numel = _tensor_ops.numel
+
 float = float32
 double = float64
 long = int64
 
-__version__ = "0.1.0"
 
 
 def set_num_threads(n: int) -> None:
@@ -205,3 +207,5 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+__all__ += [n for n in (*_ops.TABLE_FUNCTIONS, *_tensor_ops.FUNCTIONS, "numel", "linalg")
+            if n not in __all__]

@@ -12,11 +12,11 @@ AccumulateGrad's leaf) and ``register_prehook(nr, fn)``), ``is_leaf``,
 ``item()``, ``key`` (identity: equal for every handle of one tensor; one C++ tensor may come back
 in several handle objects, so compare keys, never id() of handles).
 
-Functions (all ops record a node when grad mode is on and an input requires grad; binary ops take
+Functions (the op table, ``_optable.PRIMITIVES`` and ``RUNTIME``, lists them all; all ops record a node when grad mode is on and an input requires grad; binary ops take
 equal dtypes and broadcast like NumPy):
     from_numpy(a) to_numpy(x) scalar(value, dtype) full(shape, value, dtype)
     detach clone contiguous rebase_history(dst, src)   (dst takes over src's grad_fn)
-    neg exp log sqrt abs sign sin cos tanh sigmoid relu
+    neg exp log sqrt abs sign sin cos tanh sigmoid relu log1p expm1 erf softplus
     relu_backward(g, y) sigmoid_backward(g, y) tanh_backward(g, y)
     add sub mul div pow maximum minimum lt le gt ge eq ne logical_not where(c, a, b)
     clamp(x, lo, hi) to_dtype(x, dtype)
@@ -30,6 +30,7 @@ equal dtypes and broadcast like NumPy):
     grad(outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused) -> list
     is_grad_enabled() set_grad_enabled(flag)
     is_anomaly_enabled() set_anomaly_enabled(flag)      (detect_anomaly: thread-local, like grad mode)
+    set_creation_trace_fn(fn)        (anomaly mode: fn() -> the Python line creating a node)
     is_keep_outputs_enabled() set_keep_outputs_enabled(flag)          (fastgrad.viz.record)
     function_apply(name, backward_fn, inputs, outputs)   (custom autograd.Function nodes)
     set_num_threads(n) get_num_threads()

@@ -11,14 +11,13 @@ from typing import IO, Any
 import numpy as np
 
 from fastgrad import _backend
+from fastgrad._version import __version__
 
 
 def config() -> dict[str, Any]:
     """The facts ``show_config`` prints, as a dict (``extension`` is None without the C++ core)."""
-    import fastgrad
-
     info: dict[str, Any] = {
-        "version": fastgrad.__version__,
+        "version": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "machine": platform.machine(),

@@ -12,35 +12,9 @@ from typing import Any
 import numpy as np
 
 from fastgrad import _backend
-from fastgrad._dtype import as_dtype, bool_, dtype, float32, for_array, from_numpy_dtype, int64
-from fastgrad.tensor import Tensor, _wrap
-
-_generator = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> None:
-    """Seeds the generator behind rand, randn, uniform_, normal_ and dropout."""
-    global _generator
-    _generator = np.random.default_rng(int(seed))
-
-
-def _rng() -> np.random.Generator:
-    return _generator
-
-
-def _finish(a: np.ndarray, requires_grad: bool) -> Tensor:
-    b = _backend.current
-    t = _wrap(b.from_numpy(a), b)
-    if requires_grad:
-        t.requires_grad_(True)
-    return t
-
-
-def _infer_dtype(data: Any) -> dtype:
-    a = np.asarray(data)
-    if a.dtype.kind == "f":
-        return float32
-    return for_array(a.dtype)
+from fastgrad._dtype import as_dtype, bool_, float32, from_numpy_dtype, int64
+from fastgrad._random import _rng, manual_seed  # noqa: F401 (re-exported)
+from fastgrad.tensor import Tensor, _finish, _from_data, _wrap
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -49,24 +23,7 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     Python floats give float32, ints int64, bools bool; a NumPy array or NumPy scalar keeps its
     dtype (float16 -> float32, other integer kinds -> int64). Example: ``fastgrad.tensor([[1., 2.]])``.
     """
-    if isinstance(data, Tensor):
-        a = np.array(data.detach().numpy(), copy=True)
-        d = data.dtype if dtype is None else as_dtype(dtype)
-    elif isinstance(data, (np.ndarray, np.generic)):  # np.float64 is also a Python float
-        a = np.asarray(data)
-        d = for_array(a.dtype) if dtype is None else as_dtype(dtype)
-    else:
-        if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in data):
-            data = [v.detach().numpy() if isinstance(v, Tensor) else v for v in data]
-        try:
-            a = np.asarray(data)
-        except ValueError as e:
-            raise ValueError(f"tensor: cannot build a tensor from ragged data: {e}") from None
-        if a.dtype == object:
-            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data")
-        d = _infer_dtype(a) if dtype is None else as_dtype(dtype)
-    a = np.array(a, dtype=d.np, order="C", copy=True)  # native byte order, owned, contiguous
-    return _finish(a, requires_grad)
+    return _from_data(data, dtype, requires_grad)
 
 
 def from_numpy(a: np.ndarray) -> Tensor:
@@ -142,19 +99,42 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None,
 
 def rand(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     d = as_dtype(dtype or float32)
-    return _finish(_generator.random(_shape(size)).astype(d.np), requires_grad)
+    return _finish(_rng().random(_shape(size)).astype(d.np), requires_grad)
 
 
 def randn(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     d = as_dtype(dtype or float32)
-    return _finish(_generator.standard_normal(_shape(size)).astype(d.np), requires_grad)
+    return _finish(_rng().standard_normal(_shape(size)).astype(d.np), requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None) -> Tensor:
+def randint(*args: Any, size: Sequence[int] | None = None, low: int | None = None,
+            high: int | None = None, dtype: Any = None, generator: Any = None,
+            requires_grad: bool = False, **kwargs: Any) -> Tensor:
+    """Integers drawn uniformly from [low, high): PyTorch's ``randint(high, size)`` and
+    ``randint(low, high, size)`` (positional or keyword). Example: ``randint(10, (2, 3))``."""
+    rest = list(args)
+    if rest and isinstance(rest[-1], (tuple, list)) and size is None:
+        size = rest.pop()
+    if len(rest) == 2:
+        low, high = rest
+    elif len(rest) == 1:
+        if high is None:
+            high = rest[0]
+        else:
+            low = rest[0]
+    elif rest:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {len(args)} "
+                        "positional arguments")
     if high is None:
-        low, high = 0, low
+        raise TypeError("randint: missing the upper bound high")
+    if size is None:
+        raise TypeError("randint: missing the argument size")
+    low = 0 if low is None else int(low)
+    if int(high) <= low:
+        raise ValueError(f"randint: expected low < high, got low={low}, high={high}")
     d = as_dtype(dtype or int64)
-    return _finish(_generator.integers(low, high, size=tuple(size)).astype(d.np), False)
+    rng = generator if isinstance(generator, np.random.Generator) else _rng()
+    return _finish(rng.integers(low, int(high), size=tuple(size)).astype(d.np), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from typing_extensions import Self
-
 _ids = itertools.count()
 
 
@@ -24,7 +22,7 @@ class RemovableHandle:
     def remove(self) -> None:
         self.hooks.pop(self.id, None)
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> RemovableHandle:  # noqa: PYI034
         return self
 
     def __exit__(self, *exc: object) -> None:

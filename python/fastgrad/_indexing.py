@@ -134,3 +134,9 @@ def setitem(t: Tensor, idx: Any, value: Any) -> None:
             f"setitem: advanced-index assignment needs a contiguous tensor, got shape {t.shape}"
         )
     b.put_(t._impl, b.from_numpy(pos), v._impl)
+
+
+# t[idx] and t[idx] = v: this module sits above tensor.py (it composes Tensor ops), so it installs
+# the two methods rather than being imported by the class.
+Tensor.__getitem__ = getitem  # type: ignore[method-assign]
+Tensor.__setitem__ = setitem  # type: ignore[method-assign]

@@ -3,54 +3,32 @@ plus the ops that take several tensors (cat, stack, split)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastgrad.tensor import Tensor, _as_tensor_like, _norm_dim, _promote, _wrap
+from fastgrad._optable import PRIMITIVES
+from fastgrad.tensor import Tensor, _as_tensor_like, _from_data, _norm_dim, _promote, _wrap
 
 
 def _t(x: Any) -> Tensor:
     if isinstance(x, Tensor):
         return x
-    from fastgrad._creation import tensor
-
-    return tensor(x)
+    return _from_data(x)
 
 
-def exp(x: Any) -> Tensor:
-    return _t(x).exp()
+def _table_function(name: str) -> Callable[[Any], Tensor]:
+    def function(x: Any) -> Tensor:
+        return getattr(_t(x), name)()
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = f"Elementwise {name} of a tensor (or anything fastgrad.tensor takes)."
+    return function
 
 
-def log(x: Any) -> Tensor:
-    return _t(x).log()
-
-
-def sqrt(x: Any) -> Tensor:
-    return _t(x).sqrt()
-
-
-def abs(x: Any) -> Tensor:
-    return _t(x).abs()
-
-
-def sin(x: Any) -> Tensor:
-    return _t(x).sin()
-
-
-def cos(x: Any) -> Tensor:
-    return _t(x).cos()
-
-
-def tanh(x: Any) -> Tensor:
-    return _t(x).tanh()
-
-
-def sigmoid(x: Any) -> Tensor:
-    return _t(x).sigmoid()
-
-
-def relu(x: Any) -> Tensor:
-    return _t(x).relu()
+# fastgrad.exp, fastgrad.log1p, ...: one function per op-table row with function=True.
+TABLE_FUNCTIONS: tuple[str, ...] = tuple(p.name for p in PRIMITIVES if p.function)
+for _name in TABLE_FUNCTIONS:
+    globals()[_name] = _table_function(_name)
 
 
 def clamp(x: Any, min: float | None = None, max: float | None = None) -> Tensor:

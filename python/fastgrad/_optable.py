@@ -71,6 +71,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     *_unary("logical_not", differentiable=False),
     *_unary("log1p expm1 erf", floating=True, method=True, function=True),
     *_unary("softplus", floating=True),
+    *_unary("floor ceil round", method=True, function=True),  # zero gradient, as in PyTorch
     # elementwise: fused backward kernels g * f'(y), themselves differentiable
     *_binary("relu_backward sigmoid_backward tanh_backward"),
     # elementwise: binary maps (Tensor methods and operators promote dtypes in tensor.py)
@@ -78,7 +79,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     *_binary("lt le gt ge eq ne", differentiable=False),
     *_custom("where clamp", "elementwise"),
     # reductions
-    *_custom("sum amax amin softmax log_softmax sum_to", "reduce"),
+    *_custom("sum amax amin softmax log_softmax sum_to cumsum", "reduce"),
     *_custom("argmax argmin", "reduce", differentiable=False),
     # shape and views
     *_custom("reshape permute expand slice slice_backward cat contiguous", "shape"),
@@ -93,7 +94,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # blocked scaled dot-product attention (nn/_functional_seq.py), forward + fused backward
     *_custom("attention", "attention"),
     # in place, no autograd (optimizers, initialisation, x[idx] = v)
-    *_custom("copy_ fill_ put_", "inplace", differentiable=False),
+    *_custom("copy_ fill_ put_ set_data_", "inplace", differentiable=False),
     *_custom("sgd_step_ adam_step_", "optim", differentiable=False),
 )
 
@@ -101,7 +102,8 @@ PRIMITIVES: tuple[Primitive, ...] = (
 RUNTIME: tuple[str, ...] = (
     "detach", "rebase_history", "backward", "grad", "function_apply",
     "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
-    "is_keep_outputs_enabled", "set_keep_outputs_enabled", "set_num_threads", "get_num_threads",
+    "is_keep_outputs_enabled", "set_keep_outputs_enabled", "set_creation_trace_fn",
+    "set_num_threads", "get_num_threads",
 )
 
 
@@ -121,6 +123,10 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("neg", U), OpSpec("exp", U), OpSpec("log", U, "positive"),
     OpSpec("sqrt", U, "positive"), OpSpec("abs", U, "away"), OpSpec("sin", U), OpSpec("cos", U),
     OpSpec("tanh", U), OpSpec("sigmoid", U), OpSpec("relu", U, "away"),
+    OpSpec("log1p", U, "unit"), OpSpec("expm1", U), OpSpec("erf", U), OpSpec("softplus", U),
+    OpSpec("floor", U), OpSpec("ceil", U), OpSpec("round", U),
+    OpSpec("cumsum", (((5,),), ((3, 4),), ((2, 3, 4),)), kwargs={"dim": -1}),
+    OpSpec("cumsum", (((3, 4),), ((2, 3, 4),)), kwargs={"dim": 0}),
     OpSpec("add", B), OpSpec("sub", B), OpSpec("mul", B), OpSpec("div", B, "positive"),
     OpSpec("pow", B, "positive"), OpSpec("maximum", B, "away"), OpSpec("minimum", B, "away"),
     OpSpec("where", (((3, 4), (3, 4), (3, 4)), ((3, 1), (1, 4), (4,)))),

@@ -15,6 +15,8 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
+from fastgrad._creation import tensor
+from fastgrad.nn.module import Parameter
 from fastgrad.tensor import Tensor
 
 _META = "__fastgrad__"
@@ -41,8 +43,6 @@ class _Writer:
             return {"__float__": repr(obj)} if isinstance(obj, float) and not np.isfinite(obj) \
                 else obj
         if isinstance(obj, Tensor):
-            from fastgrad.nn.module import Parameter
-
             name = self.name(path)
             self.arrays[name] = np.array(obj.detach(), order="C")
             return {"__tensor__": name, "requires_grad": bool(obj.requires_grad),
@@ -106,12 +106,8 @@ class _Reader:
         return self.npz[name]
 
     def tensor(self, a: np.ndarray, requires_grad: bool = False, parameter: bool = False) -> Tensor:
-        from fastgrad._creation import tensor
-
         t = tensor(a)  # a copy on the current backend, dtype kept
         if parameter:
-            from fastgrad.nn.module import Parameter
-
             return Parameter(t, requires_grad=requires_grad)
         return t.requires_grad_(True) if requires_grad else t
 

@@ -16,8 +16,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fastgrad import _backend
 from fastgrad._backend import _BACKENDS
-from fastgrad._dtype import BY_CODE, as_dtype, bool_, dtype, float32, float64, int64
+from fastgrad._dtype import BY_CODE, as_dtype, bool_, dtype, float32, float64, for_array, int64
+from fastgrad._hooks import RemovableHandle
+from fastgrad._optable import PRIMITIVES
+from fastgrad._random import _rng
 
 _py_bool = builtins.bool
 _SCALARS = (int, float, _py_bool, np.integer, np.floating, np.bool_)
@@ -78,9 +82,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __init__(self, data: Any = None, dtype: Any = None, requires_grad: _py_bool = False) -> None:
-        from fastgrad._creation import tensor as _tensor
-
-        t = _tensor([] if data is None else data, dtype=dtype, requires_grad=requires_grad)
+        t = _from_data([] if data is None else data, dtype=dtype, requires_grad=requires_grad)
         self._impl = t._impl
         self._b = t._b
 
@@ -162,8 +164,6 @@ class Tensor:
         Returns a handle whose ``remove()`` turns the hook off. Example:
         ``h = x.register_hook(lambda g: g * 2)``, then ``h.remove()``.
         """
-        from fastgrad._hooks import RemovableHandle
-
         b = self._b
         live: dict[int, Any] = {}
         handle = RemovableHandle(live)
@@ -373,36 +373,6 @@ class Tensor:
     def pow(self, o: Any) -> Tensor:
         return _binary("pow", self, o, floating=True)
 
-    def exp(self) -> Tensor:
-        return _wrap(self._b.exp(self._float_impl()), self._b)
-
-    def log(self) -> Tensor:
-        return _wrap(self._b.log(self._float_impl()), self._b)
-
-    def sqrt(self) -> Tensor:
-        return _wrap(self._b.sqrt(self._float_impl()), self._b)
-
-    def sin(self) -> Tensor:
-        return _wrap(self._b.sin(self._float_impl()), self._b)
-
-    def cos(self) -> Tensor:
-        return _wrap(self._b.cos(self._float_impl()), self._b)
-
-    def tanh(self) -> Tensor:
-        return _wrap(self._b.tanh(self._float_impl()), self._b)
-
-    def sigmoid(self) -> Tensor:
-        return _wrap(self._b.sigmoid(self._float_impl()), self._b)
-
-    def relu(self) -> Tensor:
-        return _wrap(self._b.relu(self._float_impl()), self._b)
-
-    def abs(self) -> Tensor:
-        return _wrap(self._b.abs(self._impl), self._b)
-
-    def sign(self) -> Tensor:
-        return _wrap(self._b.sign(self._impl), self._b)
-
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
         if min is None and max is None:
             raise ValueError("clamp: at least one of min and max must be given")
@@ -598,15 +568,7 @@ class Tensor:
     def matmul(self, other: Tensor) -> Tensor:
         return matmul(self, other)
 
-    def __getitem__(self, idx: Any) -> Tensor:
-        from fastgrad._indexing import getitem
-
-        return getitem(self, idx)
-
-    def __setitem__(self, idx: Any, value: Any) -> None:
-        from fastgrad._indexing import setitem
-
-        setitem(self, idx, value)
+    # __getitem__ and __setitem__: installed by _indexing.py, which sits above this module.
 
     # --- in place -------------------------------------------------------------------------------
     # Note [In-place ops and autograd]: under no_grad, or on tensors that need no gradient, an
@@ -706,13 +668,9 @@ class Tensor:
         return self
 
     def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        from fastgrad._creation import _rng
-
         return self._fill_random("uniform_", _rng().uniform(a, b, size=self.shape))
 
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
-        from fastgrad._creation import _rng
-
         return self._fill_random("normal_", _rng().normal(mean, std, size=self.shape))
 
 
@@ -775,9 +733,7 @@ def _as_tensor_like(o: Any, like: Tensor) -> Tensor:
     if isinstance(o, _SCALARS):
         d = result_type(like, o)
         return _wrap(like._b.scalar(float(o) if d.category == 2 else int(o), d.code), like._b)
-    from fastgrad._creation import tensor
-
-    return tensor(o)
+    return _from_data(o)
 
 
 def _binary(op: str, a: Tensor, o: Any, reverse: _py_bool = False,
@@ -806,10 +762,8 @@ def _binary(op: str, a: Tensor, o: Any, reverse: _py_bool = False,
             ai = b.to_dtype(ai, d.code)
         oi = b.scalar(float(o) if d.category == 2 else int(o), d.code)
     else:
-        from fastgrad._creation import tensor
-
         try:
-            t = tensor(o)
+            t = _from_data(o)
         except (TypeError, ValueError):
             return NotImplemented  # type: ignore[return-value]
         return _binary(op, a, t, reverse, floating)
@@ -899,6 +853,71 @@ def zeros_like(t: Tensor, dtype: Any = None) -> Tensor:
     d = t.dtype if dtype is None else as_dtype(dtype)
     return _wrap(t._b.full(list(t.shape), 0.0, d.code), t._b)
 
+
+# --- tensors from Python and NumPy data (fastgrad.tensor, Tensor(data), operands) ------------
+def _finish(a: np.ndarray, requires_grad: _py_bool) -> Tensor:
+    """A tensor on the current backend over the array ``a`` (no copy)."""
+    b = _backend.current
+    t = _wrap(b.from_numpy(a), b)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _infer_dtype(data: Any) -> dtype:
+    a = np.asarray(data)
+    if a.dtype.kind == "f":
+        return float32
+    return for_array(a.dtype)
+
+
+def _from_data(data: Any, dtype: Any = None, requires_grad: _py_bool = False) -> Tensor:
+    """fastgrad.tensor(data, dtype, requires_grad): a new tensor (a copy) of Python or NumPy data.
+
+    Python floats give float32, ints int64, bools bool; a NumPy array or NumPy scalar keeps its
+    dtype (float16 -> float32, other integer kinds -> int64).
+    """
+    if isinstance(data, Tensor):
+        a = np.array(data.detach().numpy(), copy=True)
+        d = data.dtype if dtype is None else as_dtype(dtype)
+    elif isinstance(data, (np.ndarray, np.generic)):  # np.float64 is also a Python float
+        a = np.asarray(data)
+        d = for_array(a.dtype) if dtype is None else as_dtype(dtype)
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(v, Tensor) for v in data):
+            data = [v.detach().numpy() if isinstance(v, Tensor) else v for v in data]
+        try:
+            a = np.asarray(data)
+        except ValueError as e:
+            raise ValueError(f"tensor: cannot build a tensor from ragged data: {e}") from None
+        if a.dtype == object:
+            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data")
+        d = _infer_dtype(a) if dtype is None else as_dtype(dtype)
+    a = np.array(a, dtype=d.np, order="C", copy=True)  # native byte order, owned, contiguous
+    return _finish(a, requires_grad)
+
+
+# --- methods from the op table ----------------------------------------------------------------
+def _table_method(name: str, floating: _py_bool) -> Callable[[Tensor], Tensor]:
+    if floating:
+        def method(self: Tensor) -> Tensor:
+            return _wrap(getattr(self._b, name)(self._float_impl()), self._b)
+    else:
+        def method(self: Tensor) -> Tensor:
+            return _wrap(getattr(self._b, name)(self._impl), self._b)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Elementwise {name} (fastgrad.{name}); differentiable where it has a gradient."
+    return method
+
+
+def _install_table_methods() -> None:
+    """One Tensor method per op-table row with method=True, unless the class defines it by hand."""
+    for p in PRIMITIVES:
+        if p.method and p.name not in Tensor.__dict__:
+            setattr(Tensor, p.name, _table_method(p.name, p.floating))
+
+
+_install_table_methods()
 
 if _CPP is not None:
     # C versions of a + b, a - b, a * b and of _wrap (Notes [Binary fast path] and [Untracked

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgrad import _backend
 from fastgrad.tensor import Tensor
 
 FORMATS = ("dot", "svg", "png")
@@ -175,8 +176,6 @@ class record:
     """
 
     def __enter__(self) -> None:
-        from fastgrad import _backend
-
         self._prev = [(b, b.is_keep_outputs_enabled()) for b in _backend._BACKENDS.values()]
         for b, _ in self._prev:
             b.set_keep_outputs_enabled(True)

@@ -38,6 +38,11 @@ def creation_trace(depth: int = 4) -> str:
     return "\n".join(reversed(frames))  # most recent call last
 
 
+# The backends sit below this module: they call back through this registration, never import it.
+for _b in _backend._BACKENDS.values():
+    _b.set_creation_trace_fn(creation_trace)
+
+
 def is_anomaly_enabled() -> bool:
     """Whether anomaly mode is on for this thread."""
     return bool(_backend.current.is_anomaly_enabled())

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from fastgrad import _backend
+from fastgrad._random import _rng
+from fastgrad.autograd.api import backward, in_grad_call
 from fastgrad.autograd.function import Function, FunctionCtx
 from fastgrad.autograd.grad_mode import enable_grad, is_grad_enabled
 from fastgrad.tensor import Tensor, _wrap
@@ -30,8 +32,6 @@ class Checkpoint(Function):
     @staticmethod
     def forward(ctx: FunctionCtx, run: Callable, preserve_rng_state: bool, anchor: Tensor,
                 *args: Any) -> Any:
-        from fastgrad._creation import _rng
-
         ctx.run = run
         ctx.rng_state = _rng().bit_generator.state if preserve_rng_state else None
         ctx.is_tensor = [isinstance(a, Tensor) for a in args]
@@ -41,9 +41,6 @@ class Checkpoint(Function):
 
     @staticmethod
     def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple:
-        from fastgrad._creation import _rng
-        from fastgrad.autograd.api import backward, in_grad_call
-
         if in_grad_call() or is_grad_enabled():
             raise RuntimeError(
                 "checkpoint: its backward runs an inner loss.backward(), which works only inside "

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fastgrad._ops import stack
 from fastgrad.autograd.api import grad
 from fastgrad.tensor import Tensor, _wrap, zeros_like
 
@@ -158,8 +159,6 @@ def _one_hot(like: Tensor, k: int) -> Tensor:
 def _jacobian_rows(out: Tensor, xs: tuple[Tensor, ...], create_graph: bool,
                    strict: bool) -> list[Tensor]:
     """d out / d x_j for every input j, each of shape out.shape + x_j.shape (one pass per row)."""
-    from fastgrad._ops import stack
-
     if out.numel() == 0 or not out.requires_grad:
         if strict and out.numel():
             raise RuntimeError("jacobian: an output is independent of the inputs (strict=True)")

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fastgrad.autograd.api import grad
+from fastgrad.autograd.grad_mode import enable_grad, no_grad
 from fastgrad.tensor import Tensor, _wrap
 
 
@@ -38,8 +40,6 @@ def _differentiable(op: str, inputs: tuple) -> list[int]:
 
 def _analytical(out: Tensor, x: Tensor) -> np.ndarray:
     """Row r: the gradient of out.flat[r] w.r.t. x, by one reverse pass each."""
-    from fastgrad.autograd.api import grad
-
     J = np.zeros((out.numel(), x.numel()))
     if not out.requires_grad:
         return J
@@ -55,8 +55,6 @@ def _analytical(out: Tensor, x: Tensor) -> np.ndarray:
 
 def _numerical(fn: Callable, inputs: tuple, k: int, i: int, n_out: int, eps: float) -> np.ndarray:
     """Column c: (f(x + eps e_c) - f(x - eps e_c)) / 2 eps for output k, perturbing input i."""
-    from fastgrad.autograd.grad_mode import no_grad
-
     flat = inputs[i].detach().numpy().reshape(-1)  # shares memory (contiguous, checked)
     J = np.zeros((n_out, flat.size))
     for c in range(flat.size):
@@ -124,9 +122,6 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None,
     with ``v`` random float64 (or ``grad_outputs``), differentiated w.r.t. the inputs and v.
     Example: ``fastgrad.gradgradcheck(lambda x: (x ** 3).sum(), (x,))``.
     """
-    from fastgrad.autograd.api import grad
-    from fastgrad.autograd.grad_mode import enable_grad
-
     inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
     diff = _differentiable("gradgradcheck", inputs)
     outs = [o for o in _outputs(fn, inputs) if o.requires_grad]

@@ -1,8 +1,8 @@
 """Functionals of the sequence layers: embeddings, one_hot, scaled dot-product attention and the
-activations GELU SiLU Mish Softplus Hardtanh Hardswish Softsign (re-exported by nn.functional).
-
-Composites of Tensor ops (a gather through ``take``, its gradient ``put_add``), so autograd and
-both backends cover them with no rule of their own; fused kernels are not here.
+activations gelu silu mish hardtanh hardswish softsign (re-exported by nn.functional, which must
+not be imported here). Composites of Tensor ops (a gather through ``take``, its gradient
+``put_add``); attention uses the blocked ``attention`` primitive when it can. Not here: softplus
+(nn.functional, a primitive).
 """
 
 from __future__ import annotations
@@ -291,10 +291,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     elif mask is not None:
         w = w + mask
     w = w.softmax(-1)
-    if dropout_p > 0.0:
-        from fastgrad.nn.functional import dropout
+    if dropout_p > 0.0:  # as F.dropout (not imported: nn.functional re-exports this module)
+        from fastgrad._random import _rng
 
-        w = dropout(w, dropout_p, True)
+        keep = (_rng().random(w.shape) >= dropout_p) / (1.0 - dropout_p)
+        w = w * _const(keep.astype(w.dtype.np), w)
     return w @ value
 
 
@@ -323,44 +324,10 @@ def _repeat_heads(t: Tensor, r: int) -> Tensor:
 
 
 # --- activations -------------------------------------------------------------------------------
-class _ErfFallback:
-    """erf for builds without the ``erf`` primitive: forward with math.erf per element (slow),
-    backward 2/sqrt(pi) exp(-x^2) g as Tensor ops (so create_graph works)."""
-
-    fn: Any = None
-
-    @classmethod
-    def apply(cls, x: Tensor) -> Tensor:
-        if cls.fn is None:
-            from fastgrad.autograd import Function
-
-            class Erf(Function):
-                @staticmethod
-                def forward(ctx: Any, x: Tensor) -> Tensor:
-                    ctx.save_for_backward(x)
-                    a = np.asarray(x.detach().numpy(), dtype=np.float64)
-                    y = np.vectorize(math.erf, otypes=[np.float64])(a).astype(x.dtype.np)
-                    return _const(y.reshape(x.shape), x)
-
-                @staticmethod
-                def backward(ctx: Any, g: Tensor) -> Tensor:
-                    (x,) = ctx.saved_tensors
-                    return g * (-(x * x)).exp() * (2.0 / math.sqrt(math.pi))
-
-            cls.fn = Erf
-        return cls.fn.apply(x)
-
-
-def _erf(x: Tensor) -> Tensor:
-    if hasattr(x, "erf"):
-        return x.erf()
-    return _ErfFallback.apply(x)
-
-
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x * Phi(x) (approximate='none', with erf) or the tanh approximation ('tanh')."""
     if approximate == "none":
-        return input * (_erf(input * (1.0 / math.sqrt(2.0))) + 1.0) * 0.5
+        return input * ((input * (1.0 / math.sqrt(2.0))).erf() + 1.0) * 0.5
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
         return input * (inner.tanh() + 1.0) * 0.5
@@ -372,19 +339,10 @@ def silu(input: Tensor, inplace: bool = False) -> Tensor:
     return input * input.sigmoid()
 
 
-def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + exp(beta * x)) / beta, and x where beta * x > threshold."""
-    bx = input * beta
-    # log(1 + exp(t)) = max(t, 0) + log(1 + exp(-|t|)), never overflowing
-    sp = bx.relu() + ((-bx.abs()).exp() + 1.0).log()
-    if beta != 1.0:
-        sp = sp / beta
-    return where(bx > threshold, input, sp)
-
-
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * tanh(softplus(x))."""
-    return input * softplus(input).tanh()
+    """x * tanh(softplus(x)) (softplus with PyTorch's threshold 20)."""
+    sp = _wrap(input._b.softplus(input._float_impl()), input._b)
+    return input * where(input > 20.0, input.astype(sp.dtype), sp).tanh()
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
@@ -408,5 +366,5 @@ def softsign(input: Tensor) -> Tensor:
 
 __all__ = [
     "embedding", "embedding_bag", "gelu", "hardswish", "hardtanh", "mish", "one_hot",
-    "scaled_dot_product_attention", "silu", "softplus", "softsign",
+    "scaled_dot_product_attention", "silu", "softsign",
 ]

@@ -53,7 +53,9 @@ class Softplus(Module):
         self.beta, self.threshold = beta, threshold
 
     def forward(self, input: Tensor) -> Tensor:
-        return Fs.softplus(input, self.beta, self.threshold)
+        from fastgrad.nn.functional import softplus
+
+        return softplus(input, self.beta, self.threshold)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"

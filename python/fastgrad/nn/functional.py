@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fastgrad._dtype import int64
+from fastgrad._random import _rng
 from fastgrad.tensor import Tensor, _as_tensor_like, _wrap, where
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -50,6 +51,15 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
     """x where x > 0, else negative_slope * x."""
     x = _t(input, "leaky_relu")
     return where(x > 0, x, x * negative_slope)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold (PyTorch's)."""
+    x = _t(input, "softplus")
+    bx = x if beta == 1 else x * beta
+    y = _wrap(x._b.softplus(bx._float_impl()), x._b)
+    y = y if beta == 1 else y / beta
+    return where(bx > threshold, x.astype(y.dtype), y)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -96,8 +106,6 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
         return x
     if p == 1.0:
         return x * 0.0
-    from fastgrad._creation import _rng
-
     keep = _rng().random(x.shape) >= p
     mask = (keep / (1.0 - p)).astype(x.dtype.np)
     return x * _wrap(x._b.from_numpy(mask), x._b)
@@ -362,9 +370,8 @@ from fastgrad.nn._functional_seq import (
     one_hot,
     scaled_dot_product_attention,
     silu,
-    softplus,
     softsign,
 )
 
 __all__ += ["embedding", "embedding_bag", "gelu", "hardswish", "hardtanh", "mish", "one_hot",
-            "scaled_dot_product_attention", "silu", "softplus", "softsign"]
+            "scaled_dot_product_attention", "silu", "softsign"]

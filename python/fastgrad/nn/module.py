@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 import numpy as np
-from typing_extensions import Self
 
+from fastgrad._creation import empty
+from fastgrad._hooks import RemovableHandle
+from fastgrad.nn.hooks import call_with_hooks
 from fastgrad.tensor import Tensor, _binary, _NoGrad, _wrap
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -35,10 +37,8 @@ class Parameter(Tensor):
 
     __slots__ = ()
 
-    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Self:
+    def __new__(cls, data: Tensor | None = None, requires_grad: bool = True) -> Parameter:  # noqa: PYI034
         if data is None:
-            from fastgrad._creation import empty
-
             data = empty(0)
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter: expected a Tensor, got {type(data).__name__}")
@@ -128,15 +128,11 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         d = self.__dict__
         if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks"):
-            from fastgrad.nn.hooks import call_with_hooks
-
             return call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
 
     # --- hooks (see nn/hooks.py) ---------------------------------------------------------------
     def _add_hook(self, kind: str, hook: Callable, op: str) -> Any:
-        from fastgrad._hooks import RemovableHandle
-
         self._check_init("hooks")
         if not callable(hook):
             raise TypeError(f"{op}: expected a callable, got {type(hook).__name__}")

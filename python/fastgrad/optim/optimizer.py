@@ -10,6 +10,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fastgrad.autograd import enable_grad
+from fastgrad.nn.module import _clear_grad
 from fastgrad.tensor import Tensor, _wrap
 
 _REQUIRED = object()
@@ -81,8 +83,6 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears every parameter's ``.grad``: to None (default), or to zeros in place."""
-        from fastgrad.nn.module import _clear_grad
-
         for p in self._params():
             _clear_grad(p, set_to_none)
 
@@ -102,8 +102,6 @@ class Optimizer:
     def _closure(self, closure: Callable[[], Any] | None) -> Any:
         if closure is None:
             return None
-        from fastgrad.autograd import enable_grad
-
         with enable_grad():
             return closure()
 

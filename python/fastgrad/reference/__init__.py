@@ -1,162 +1,43 @@
 # The pure-Python/NumPy reference backend: the same functions as the C++ extension fastgrad._core
-# (see the contract in python/fastgrad/_backend.py), over RTensor handles. This file only
-# re-exports; the graph is in tape.py, the engine in engine.py, the ops in ops_<family>.py.
+# (see the contract in python/fastgrad/_backend.py), over RTensor handles. This file only exports:
+# every primitive of the op table (python/fastgrad/_optable.py) from ops_<family>.py, and the
+# graph and runtime functions (RUNTIME) from tape.py and engine.py.
 from __future__ import annotations
 
-from fastgrad.reference.engine import backward, function_apply, grad
-from fastgrad.reference.ops_attention import attention
-from fastgrad.reference.ops_elementwise import (
-    abs,
-    add,
-    clamp,
-    clone,
-    cos,
-    div,
-    eq,
-    exp,
-    from_numpy,
-    full,
-    ge,
-    gt,
-    le,
-    log,
-    logical_not,
-    lt,
-    maximum,
-    minimum,
-    mul,
-    ne,
-    neg,
-    pow,
-    relu,
-    relu_backward,
-    scalar,
-    sigmoid,
-    sigmoid_backward,
-    sign,
-    sin,
-    sqrt,
-    sub,
-    tanh,
-    tanh_backward,
-    to_dtype,
-    to_numpy,
-    where,
-)
-from fastgrad.reference.ops_index import put_add, take
-from fastgrad.reference.ops_inplace import copy_, fill_, put_
-from fastgrad.reference.ops_loss import cross_entropy_rows, cross_entropy_rows_backward
-from fastgrad.reference.ops_matmul import matmul
-from fastgrad.reference.ops_optim import adam_step_, sgd_step_
-from fastgrad.reference.ops_reduce import (
-    amax,
-    amin,
-    argmax,
-    argmin,
-    log_softmax,
-    softmax,
-    sum,
-    sum_to,
-)
-from fastgrad.reference.ops_rnn import gru_cell, lstm_cell
-from fastgrad.reference.ops_shape import (
-    cat,
-    contiguous,
-    expand,
-    permute,
-    reshape,
-    slice,
-    slice_backward,
-)
-from fastgrad.reference.tape import (
-    detach,
-    get_num_threads,
-    is_anomaly_enabled,
-    is_grad_enabled,
-    is_keep_outputs_enabled,
-    rebase_history,
-    set_anomaly_enabled,
-    set_grad_enabled,
-    set_keep_outputs_enabled,
-    set_num_threads,
+from fastgrad._optable import PRIMITIVES, RUNTIME
+from fastgrad.reference import (
+    engine,
+    ops_attention,
+    ops_elementwise,
+    ops_index,
+    ops_inplace,
+    ops_loss,
+    ops_matmul,
+    ops_optim,
+    ops_reduce,
+    ops_rnn,
+    ops_shape,
+    tape,
 )
 
-__all__ = [
-    "abs",
-    "adam_step_",
-    "add",
-    "amax",
-    "amin",
-    "argmax",
-    "argmin",
-    "attention",
-    "backward",
-    "cat",
-    "clamp",
-    "clone",
-    "contiguous",
-    "copy_",
-    "cos",
-    "cross_entropy_rows",
-    "cross_entropy_rows_backward",
-    "detach",
-    "div",
-    "eq",
-    "exp",
-    "expand",
-    "fill_",
-    "from_numpy",
-    "full",
-    "function_apply",
-    "ge",
-    "get_num_threads",
-    "grad",
-    "gru_cell",
-    "gt",
-    "is_anomaly_enabled",
-    "is_grad_enabled",
-    "is_keep_outputs_enabled",
-    "le",
-    "log",
-    "log_softmax",
-    "logical_not",
-    "lstm_cell",
-    "lt",
-    "matmul",
-    "maximum",
-    "minimum",
-    "mul",
-    "ne",
-    "neg",
-    "permute",
-    "pow",
-    "put_",
-    "put_add",
-    "rebase_history",
-    "relu",
-    "relu_backward",
-    "reshape",
-    "scalar",
-    "set_anomaly_enabled",
-    "set_grad_enabled",
-    "set_keep_outputs_enabled",
-    "set_num_threads",
-    "sgd_step_",
-    "sigmoid",
-    "sigmoid_backward",
-    "sign",
-    "sin",
-    "slice",
-    "slice_backward",
-    "softmax",
-    "sqrt",
-    "sub",
-    "sum",
-    "sum_to",
-    "take",
-    "tanh",
-    "tanh_backward",
-    "to_dtype",
-    "to_numpy",
-    "where",
-]
+_FAMILIES = {
+    "elementwise": ops_elementwise, "index": ops_index, "inplace": ops_inplace, "loss": ops_loss,
+    "matmul": ops_matmul, "optim": ops_optim, "reduce": ops_reduce, "shape": ops_shape,
+    "rnn": ops_rnn, "attention": ops_attention,
+}
+_RUNTIME_HOMES = (engine, tape)
+
+
+def _export() -> list[str]:
+    names = []
+    for p in PRIMITIVES:
+        globals()[p.name] = getattr(_FAMILIES[p.family], p.name)
+        names.append(p.name)
+    for name in RUNTIME:
+        home = next(m for m in _RUNTIME_HOMES if hasattr(m, name))
+        globals()[name] = getattr(home, name)
+        names.append(name)
+    return names
+
+
+__all__ = _export()  # noqa: PLE0605 (built from the op table)

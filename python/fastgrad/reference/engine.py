@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from fastgrad.reference.ops_elementwise import add, clone, full, to_dtype
+from fastgrad.reference.ops_inplace import copy_
 from fastgrad.reference.ops_reduce import sum_to
 from fastgrad.reference.tape import (
     FREED_MESSAGE,
@@ -21,6 +22,7 @@ from fastgrad.reference.tape import (
     gradient_edge,
     is_anomaly_enabled,
     is_floating,
+    is_grad_enabled,
     set_history,
 )
 
@@ -39,6 +41,28 @@ def _accumulate(task: _NodeTask, nr: int, n_outputs: int, g: RTensor) -> None:
     if len(buf) < n_outputs:
         buf.extend([None] * (n_outputs - len(buf)))
     buf[nr] = g if buf[nr] is None else add(buf[nr], g)
+
+
+def accumulate_leaf(node: AccumulateGrad, grads: list[RTensor]) -> list:
+    """An AccumulateGrad node's work: hooks, then the gradient summed into the leaf's .grad."""
+    g = grads[0]
+    for h in node.variable._hooks:
+        r = h(g)
+        if r is not None:
+            g = r
+    v = node.variable
+    if v._grad is None:
+        # Note [Grad buffer ownership]: without create_graph, .grad is a buffer of its own
+        # (later backwards add into it in place); with it, .grad is the graph-carrying tensor.
+        if is_grad_enabled():
+            v._grad = g
+        else:
+            v._grad = RTensor(np.array(g.data, order="C", copy=True))
+    elif is_grad_enabled():
+        v._grad = add(v._grad, g)
+    else:
+        copy_(v._grad, add(v._grad, g))
+    return []
 
 
 def _count_dependencies(root_edges: list, tasks: dict) -> None:
@@ -170,7 +194,8 @@ def run_backward(roots: Sequence[RTensor], grad_roots: Sequence[RTensor | None],
             if not skip:
                 if node.released:
                     raise RuntimeError(FREED_MESSAGE.format(node.name()))
-                outs = node.apply(grads)
+                outs = (accumulate_leaf(node, grads) if type(node) is AccumulateGrad
+                        else node.apply(grads))
                 if anomaly:
                     _check_anomaly(node, outs)
                 if not keep_graph:

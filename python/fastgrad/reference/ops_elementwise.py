@@ -518,3 +518,80 @@ def clamp(x: RTensor, lo: float | None, hi: float | None) -> RTensor:
     if n is not None:
         n.save(x)
     return out
+
+
+# --- log1p, expm1, erf, softplus: forward then rule ------------------------------------------------
+def log1p(x: RTensor) -> RTensor:
+    """log(1 + x), accurate for small x."""
+    out = _float_unary("log1p", x, np.log1p)
+    _record_unary("Log1PBackward", _log1p_rule, x, out, False)
+    return out
+
+
+def _log1p_rule(n: FnNode, g: Grads) -> list:
+    x = n.saved(0)
+    return [div(g[0], add(x, _scalar_like(1.0, x)))]
+
+
+def expm1(x: RTensor) -> RTensor:
+    """exp(x) - 1, accurate for small x."""
+    out = _float_unary("expm1", x, np.expm1)
+    _record_unary("Expm1Backward", _expm1_rule, x, out, True)
+    return out
+
+
+def _expm1_rule(n: FnNode, g: Grads) -> list:
+    y = n.saved(0)
+    return [mul(g[0], add(y, _scalar_like(1.0, y)))]
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: RTensor) -> RTensor:
+    """The error function (math.erf per element, computed in double)."""
+    out = _float_unary("erf", x, lambda v: np.asarray(_erf(v), dtype=np.float64).astype(v.dtype))
+    _record_unary("ErfBackward", _erf_rule, x, out, False)
+    return out
+
+
+def _erf_rule(n: FnNode, g: Grads) -> list:
+    x = n.saved(0)
+    d = mul(exp(neg(mul(x, x))), _scalar_like(2.0 / math.sqrt(math.pi), x))
+    return [mul(g[0], d)]
+
+
+def softplus(x: RTensor) -> RTensor:
+    """log(1 + exp(x)) without overflow (np.logaddexp(0, x))."""
+    out = _float_unary("softplus", x, lambda v: np.logaddexp(np.zeros((), v.dtype), v))
+    _record_unary("SoftplusBackward", _softplus_rule, x, out, False)
+    return out
+
+
+def _softplus_rule(n: FnNode, g: Grads) -> list:
+    return [mul(g[0], sigmoid(n.saved(0)))]
+
+
+# --- floor, ceil, round: no slope anywhere, so their gradient is zero (as PyTorch's) ------------
+def _zero_rule(n: FnNode, g: Grads) -> list:
+    return [zeros_like(g[0])]
+
+
+def _rounding(op: str, node: str, x: RTensor, f: Any) -> RTensor:
+    check_numeric(op, x)
+    out = wrap(f(x.data) if is_floating(x.dtype) else x.data.copy(), x.dtype)
+    make_node(node, _zero_rule, [x], [out])
+    return out
+
+
+def floor(x: RTensor) -> RTensor:
+    return _rounding("floor", "FloorBackward", x, np.floor)
+
+
+def ceil(x: RTensor) -> RTensor:
+    return _rounding("ceil", "CeilBackward", x, np.ceil)
+
+
+def round(x: RTensor) -> RTensor:
+    """Halves to even, as np.round."""
+    return _rounding("round", "RoundBackward", x, np.round)

@@ -13,6 +13,7 @@ from fastgrad.reference.tape import (
     NP_DTYPES,
     RTensor,
     broadcast_shapes,
+    is_floating,
 )
 
 
@@ -59,3 +60,13 @@ def put_(dst: RTensor, pos: RTensor, src: RTensor) -> None:
         raise ValueError(f"put_: the destination of shape {dst.shape} must be contiguous")
     flat[p.reshape(-1)] = values.reshape(-1)
     dst.bump_version()
+
+
+def set_data_(dst: RTensor, src: RTensor) -> None:
+    """dst takes src's memory and dtype (Tensor.data = src); its autograd metadata stays."""
+    if dst._requires_grad and not is_floating(src.dtype):
+        raise TypeError(f"set_data_: a tensor that requires grad cannot take data of dtype "
+                        f"{DTYPE_NAMES[src.dtype]}")
+    dst.data = src.data
+    dst.dtype = src.dtype
+    dst._version = src._version

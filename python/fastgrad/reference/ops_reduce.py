@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fastgrad.reference.ops_elementwise import (
+    add,
     div,
     eq,
     exp,
@@ -15,7 +16,7 @@ from fastgrad.reference.ops_elementwise import (
     sub,
     to_dtype,
 )
-from fastgrad.reference.ops_shape import expand, reshape
+from fastgrad.reference.ops_shape import expand, reshape, sum_to  # noqa: F401 (sum_to: family reduce)
 from fastgrad.reference.tape import (
     BOOL,
     INT64,
@@ -23,8 +24,8 @@ from fastgrad.reference.tape import (
     FnNode,
     RTensor,
     Shape,
-    as_shape,
     check_float,
+    is_floating,
     make_node,
     norm_dim,
     norm_dims,
@@ -173,26 +174,29 @@ def log_softmax(x: RTensor, dim: int) -> RTensor:
     return out
 
 
-# --- sum_to (the engine's reduction of broadcast gradients) --------------------------------------
-def sum_to(x: RTensor, shape: Sequence[int]) -> RTensor:
-    """Sums x down to ``shape``: its extra leading dims and the dims where ``shape`` has 1.
+# sum_to lives in ops_shape.py, beside expand (each is the other's gradient).
 
-    x itself when the shapes are equal. Example: sum_to(g of (4, 2, 3), (2, 1)) -> (2, 1).
-    Differentiable through sum and reshape.
-    """
-    shape = as_shape("sum_to", shape)
-    if x.shape == shape:
-        return x
-    lead = x.ndim - len(shape)
-    if lead < 0:
-        raise ValueError(f"sum_to: cannot sum a tensor of shape {x.shape} to shape {shape}")
-    dims = list(range(lead))
-    for i, s in enumerate(shape):
-        xs = x.shape[lead + i]
-        if s == xs:
-            continue
-        if s != 1:
-            raise ValueError(f"sum_to: cannot sum a tensor of shape {x.shape} to shape {shape}")
-        dims.append(lead + i)
-    r = sum(x, dims, True) if dims else x
-    return reshape(r, shape)
+
+# --- cumsum: running sums along one dim, forward then rule ---------------------------------------
+def cumsum(x: RTensor, dim: int) -> RTensor:
+    """Running sums along ``dim``, added in order (bool and int64 give int64)."""
+    nd = max(x.ndim, 1)
+    if not -nd <= dim < nd:
+        raise IndexError(f"cumsum: dim {dim} out of range for a tensor of {x.ndim} dims")
+    d = dim % nd
+    out_dtype = INT64 if x.dtype == BOOL else x.dtype
+    a = x.data.reshape(1) if x.ndim == 0 else x.data
+    with np.errstate(all="ignore"):
+        r = np.cumsum(a, axis=d, dtype=NP_DTYPES[out_dtype]).reshape(x.shape)
+    out = wrap(r, out_dtype)
+    if is_floating(x.dtype):
+        make_node("CumsumBackward", _cumsum_rule, [x], [out], (d,))
+    return out
+
+
+def _cumsum_rule(n: FnNode, g: Grads) -> list:
+    """The running sum from the end: sum(g) - cumsum(g) + g along the dim."""
+    d = n.args[0]
+    if g[0].ndim == 0:
+        return [g[0]]
+    return [add(sub(sum(g[0], [d], True), cumsum(g[0], d)), g[0])]

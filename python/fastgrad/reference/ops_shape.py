@@ -10,6 +10,9 @@ import numpy as np
 
 from fastgrad.reference.ops_elementwise import clone
 from fastgrad.reference.tape import (
+    BOOL,
+    INT64,
+    NP_DTYPES,
     FnNode,
     RTensor,
     Shape,
@@ -17,6 +20,7 @@ from fastgrad.reference.tape import (
     check_same_dtype,
     make_node,
     norm_dim,
+    wrap,
 )
 
 Grads = Sequence[RTensor]
@@ -82,8 +86,6 @@ def permute(x: RTensor, dims: Sequence[int]) -> RTensor:
 
 # --- expand --------------------------------------------------------------------------------------
 def _expand_rule(n: FnNode, g: Grads) -> list:
-    from fastgrad.reference.ops_reduce import sum_to
-
     return [sum_to(g[0], n.input_meta[0][0])]
 
 
@@ -205,3 +207,38 @@ def cat(xs: Sequence[RTensor], dim: int) -> RTensor:
     out = RTensor(np.concatenate([x.data for x in xs], axis=d))
     make_node("CatBackward", _cat_rule, xs, [out], (d, tuple(x.shape[d] for x in xs)))
     return out
+
+
+# --- sum_to (the engine's reduction of broadcast gradients) --------------------------------------
+# Here, beside expand, not in ops_reduce.py: each is the other's gradient, and ops_reduce.py (whose
+# sum has expand as its gradient) imports this module, never the reverse.
+def sum_to(x: RTensor, shape: Sequence[int]) -> RTensor:
+    """Sums x down to ``shape``: its extra leading dims and the dims where ``shape`` has 1.
+
+    x itself when the shapes are equal. Example: sum_to(g of (4, 2, 3), (2, 1)) -> (2, 1).
+    bool and int64 sum to int64, as sum does.
+    """
+    shape = as_shape("sum_to", shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"sum_to: cannot sum a tensor of shape {x.shape} to shape {shape}")
+    dims = list(range(lead))
+    for i, s in enumerate(shape):
+        xs = x.shape[lead + i]
+        if s == xs:
+            continue
+        if s != 1:
+            raise ValueError(f"sum_to: cannot sum a tensor of shape {x.shape} to shape {shape}")
+        dims.append(lead + i)
+    out_dtype = INT64 if x.dtype == BOOL else x.dtype
+    with np.errstate(all="ignore"):
+        r = np.sum(x.data, axis=tuple(dims), keepdims=True, dtype=NP_DTYPES[out_dtype])
+    out = wrap(r.reshape(shape), out_dtype)
+    make_node("SumToBackward", _sum_to_rule, [x], [out])
+    return out
+
+
+def _sum_to_rule(n: FnNode, g: Grads) -> list:
+    return [expand(g[0], n.input_meta[0][0])]

@@ -61,6 +61,16 @@ def set_anomaly_enabled(flag: bool) -> None:
     _mode.anomaly = bool(flag)
 
 
+_trace_fn: Callable[[], str] | None = None
+
+
+def set_creation_trace_fn(fn: Callable[[], str]) -> None:
+    """Anomaly mode: ``fn()`` gives the Python line that created a node (registered from above by
+    fastgrad.autograd.anomaly, so this backend imports nothing of the user API)."""
+    global _trace_fn
+    _trace_fn = fn
+
+
 def is_keep_outputs_enabled() -> bool:
     """Whether new nodes keep a detached alias of their outputs (fastgrad.viz.record)."""
     return getattr(_mode, "keep_outputs", False)
@@ -504,28 +514,7 @@ class AccumulateGrad(Node):
         # must still reach it.
         pass
 
-    def apply(self, grads: list[RTensor]) -> list:
-        from fastgrad.reference.ops_elementwise import add
-        from fastgrad.reference.ops_inplace import copy_
-
-        g = grads[0]
-        for h in self.variable._hooks:
-            r = h(g)
-            if r is not None:
-                g = r
-        v = self.variable
-        if v._grad is None:
-            # Note [Grad buffer ownership]: without create_graph, .grad is a buffer of its own
-            # (later backwards add into it in place); with it, .grad is the graph-carrying tensor.
-            if is_grad_enabled():
-                v._grad = g
-            else:
-                v._grad = RTensor(np.array(g.data, order="C", copy=True))
-        elif is_grad_enabled():
-            v._grad = add(v._grad, g)
-        else:
-            copy_(v._grad, add(v._grad, g))
-        return []
+    # apply: the engine's accumulate_leaf (engine.py), which needs ops this module sits below.
 
 
 def any_requires_grad(inputs: Sequence[RTensor | None]) -> bool:
@@ -556,10 +545,8 @@ def set_history(node: Node, inputs: Sequence[RTensor | None], outputs: Sequence[
         else:
             node.next_edges.append((None, 0))
         node.input_meta.append((t.shape, t.dtype) if t is not None else ((), FLOAT32))
-    if is_anomaly_enabled():
-        from fastgrad.autograd.anomaly import creation_trace
-
-        node.creation_trace = creation_trace()
+    if is_anomaly_enabled() and _trace_fn is not None:
+        node.creation_trace = _trace_fn()
     for nr, o in enumerate(outputs):
         node.output_meta.append((o.shape, o.dtype))
         o.grad_fn = node

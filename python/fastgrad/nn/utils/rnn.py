@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from typing_extensions import Self
 
 from fastgrad.tensor import Tensor, _wrap
 
@@ -41,9 +40,9 @@ class PackedSequence(_PackedSequenceBase):
 
     __slots__ = ()
 
-    def __new__(cls, data: Tensor, batch_sizes: Tensor | None = None,
+    def __new__(cls, data: Tensor, batch_sizes: Tensor | None = None,  # noqa: PYI034
                 sorted_indices: Tensor | None = None,
-                unsorted_indices: Tensor | None = None) -> Self:
+                unsorted_indices: Tensor | None = None) -> PackedSequence:
         if batch_sizes is None:
             raise ValueError("PackedSequence: batch_sizes is required")
         if unsorted_indices is None and sorted_indices is not None:
