@@ -120,8 +120,6 @@ def time_pair(name: str, make: Callable[[Any], Callable[[], None]], libs: dict, 
 
 # --- attention at a long sequence, one library per process -------------------------------------
 def sdpa_child(lib_name: str, seq: int, threads: int) -> dict:
-    import resource
-
     if lib_name == "torch":
         import torch as lib
     else:
@@ -144,7 +142,9 @@ def sdpa_child(lib_name: str, seq: int, threads: int) -> dict:
         f(q, k, v).sum().backward()
         ts.append(1e3 * (time.perf_counter() - t))
         q.grad = k.grad = v.grad = None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: a child started by fork + exec inherits its parent's ru_maxrss.
+    with open("/proc/self/status") as fh:
+        peak = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM")) / 1024
     return {"ms": min(ts), "extra_mb": peak - base}
 
 
