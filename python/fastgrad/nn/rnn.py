@@ -265,13 +265,14 @@ class RNNBase(Module):
         xg = F.linear(x.reshape(t_len * b, x.shape[2]), w_ih, b_ih).reshape(t_len, b, -1)
         outs: list[Tensor] = [None] * t_len  # type: ignore[list-item]
         steps = range(t_len - 1, -1, -1) if reverse else range(t_len)
+        xs = _Unbind0.apply(xg)
         for t in steps:
             if self.mode == "LSTM":
-                h2, c2 = _lstm_step(xg[t], h, c, w_hh, b_hh, w_hr)  # type: ignore[arg-type]
+                h2, c2 = _lstm_step(xs[t], h, c, w_hh, b_hh, w_hr)  # type: ignore[arg-type]
             elif self.mode == "GRU":
-                h2, c2 = _gru_step(xg[t], h, w_hh, b_hh), None
+                h2, c2 = _gru_step(xs[t], h, w_hh, b_hh), None
             else:
-                h2, c2 = _rnn_step(xg[t], h, w_hh, b_hh, self.mode == "RNN_RELU"), None
+                h2, c2 = _rnn_step(xs[t], h, w_hh, b_hh, self.mode == "RNN_RELU"), None
             if masks is not None:
                 h2 = where(masks[t], h2, h)
                 if c2 is not None:
@@ -279,6 +280,42 @@ class RNNBase(Module):
             outs[t] = h2
             h, c = h2, c2
         return stack(outs, 0), h, c
+
+
+class _Unbind0:
+    """x (T, ...) as T views x[t] whose gradients come back as ONE stack (T slice gradients would
+    each be a zero-filled (T, ...) tensor, summed: O(T^2) memory traffic over a sequence)."""
+
+    fn: Any = None
+
+    @classmethod
+    def apply(cls, x: Tensor) -> tuple[Tensor, ...]:
+        if not x.requires_grad:
+            return tuple(x[t] for t in range(x.shape[0]))
+        if cls.fn is None:
+            from fastgrad.autograd.function import Function
+
+            class Unbind(Function):
+                @staticmethod
+                def forward(ctx: Any, x: Tensor) -> tuple[Tensor, ...]:
+                    ctx.like = x
+                    return tuple(x[t] for t in range(x.shape[0]))
+
+                @staticmethod
+                def backward(ctx: Any, *grads: Tensor) -> Tensor:
+                    like = ctx.like
+                    z = None
+                    out = []
+                    for g in grads:
+                        if g is None or g._impl is None:
+                            if z is None:
+                                z = _const(np.zeros(like.shape[1:], dtype=like.dtype.np), like)
+                            g = z
+                        out.append(g)
+                    return stack(out, 0)
+
+            cls.fn = Unbind
+        return cls.fn.apply(x)
 
 
 def _permute_batch(h: Tensor | None, idx: np.ndarray | None) -> Tensor | None:
