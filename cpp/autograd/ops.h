@@ -132,4 +132,17 @@ void radam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& g
 std::vector<double> foreach_norm(const std::vector<Tensor>& tensors, double ord);
 void foreach_mul_(const std::vector<Tensor>& tensors, double factor);
 
+// ops_rnn.cpp ------------------------------------------------------------------------------------
+// Fused recurrent-cell gates (PyTorch's order): lstm_cell(gates (B, 4H) i f g o pre-activation,
+// c (B, H)) -> [h | c'] (B, 2H); gru_cell(xg (B, 3H), hg (B, 3H) r z n, h (B, H)) -> h' (B, H).
+Tensor lstm_cell(const Tensor& gates, const Tensor& c);
+Tensor gru_cell(const Tensor& xg, const Tensor& hg, const Tensor& h);
+
+// ops_attention.cpp ------------------------------------------------------------------------------
+// softmax(q k^T scale + mask [+ causal]) v for q (B, H, L, E), k (B, H, S, E), v (B, H, S, D);
+// mask additive, broadcastable to (B, H, L, S), or null (no gradient); blocked, never holding the
+// (L, S) matrix.
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                 bool causal, double scale);
+
 }  // namespace fastgrad

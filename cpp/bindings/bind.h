@@ -28,5 +28,8 @@ void bind_inplace(pybind11::module_& m);
 void bind_optim(pybind11::module_& m);
 // bind_autograd.cpp: graph nodes, backward and grad, grad/anomaly modes, custom Function nodes.
 void bind_autograd(pybind11::module_& m);
+// bind_rnn.cpp: lstm_cell, gru_cell; bind_attention.cpp: attention (fused, custom signatures).
+void bind_rnn(pybind11::module_& m);
+void bind_attention(pybind11::module_& m);
 
 }  // namespace fastgrad::bindings

@@ -91,5 +91,7 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_loss(m);
   bindings::bind_inplace(m);
   bindings::bind_optim(m);
+  bindings::bind_rnn(m);
+  bindings::bind_attention(m);
   bind_runtime(m);
 }

@@ -89,6 +89,10 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # products and losses
     *_binary("matmul", "matmul"),
     *_custom("cross_entropy_rows cross_entropy_rows_backward", "loss"),
+    # fused recurrent-cell gates (nn/rnn.py), forward + fused backward
+    *_custom("lstm_cell gru_cell", "rnn"),
+    # blocked scaled dot-product attention (nn/_functional_seq.py), forward + fused backward
+    *_custom("attention", "attention"),
     # in place, no autograd (optimizers, initialisation, x[idx] = v)
     *_custom("copy_ fill_ put_ set_data_", "inplace", differentiable=False),
     *_custom("sgd_step_ adam_step_", "optim", differentiable=False),

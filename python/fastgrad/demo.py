@@ -228,6 +228,12 @@ def train_numpy(args: argparse.Namespace, data: tuple, plan: list, init: dict) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from fastgrad._demo_lstm import wants_lstm  # --model lstm: the character-level LSTM demo
+
+    if wants_lstm(argv):
+        from fastgrad._demo_lstm import main as lstm_main
+
+        return lstm_main(argv)
     args = _parse(argv)
     try:
         import sklearn  # noqa: F401

@@ -78,3 +78,23 @@ __all__ = [
     "init",
     "utils",
 ]
+
+# --- sequence layers (issue 16): embeddings, recurrent, attention, Transformer, activations ------
+from fastgrad.nn.activation_more import GELU, Hardswish, Hardtanh, Mish, SiLU, Softplus, Softsign
+from fastgrad.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
+from fastgrad.nn.sparse import Embedding, EmbeddingBag
+from fastgrad.nn.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+
+__all__ += [
+    "GELU", "GRU", "LSTM", "RNN", "Embedding", "EmbeddingBag", "GRUCell", "Hardswish", "Hardtanh",
+    "LSTMCell", "Mish", "MultiheadAttention", "RNNBase", "RNNCell", "RNNCellBase", "SiLU",
+    "Softplus", "Softsign", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
+    "TransformerEncoder", "TransformerEncoderLayer", "utils",
+]

@@ -125,7 +125,10 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected last dim {weight.shape[1]})")
-    y = x @ weight.T
+    if x.ndim > 2:  # fold the leading dims: one GEMM (a batched x @ W.T sums dW over batches)
+        y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
+    else:
+        y = x @ weight.T
     if bias is not None:
         if tuple(bias.shape) not in ((weight.shape[0],), ()):
             raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
@@ -384,3 +387,20 @@ __all__ += [
     "soft_margin_loss",
     "triplet_margin_loss",
 ]
+
+# --- sequence layers: embeddings, attention, more activations (nn/_functional_seq.py) ----------
+from fastgrad.nn._functional_seq import (
+    embedding,
+    embedding_bag,
+    gelu,
+    hardswish,
+    hardtanh,
+    mish,
+    one_hot,
+    scaled_dot_product_attention,
+    silu,
+    softsign,
+)
+
+__all__ += ["embedding", "embedding_bag", "gelu", "hardswish", "hardtanh", "mish", "one_hot",
+            "scaled_dot_product_attention", "silu", "softsign"]

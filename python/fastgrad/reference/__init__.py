@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastgrad._optable import PRIMITIVES, RUNTIME
 from fastgrad.reference import (
     engine,
+    ops_attention,
     ops_elementwise,
     ops_index,
     ops_inplace,
@@ -14,6 +15,7 @@ from fastgrad.reference import (
     ops_matmul,
     ops_optim,
     ops_reduce,
+    ops_rnn,
     ops_shape,
     tape,
 )
@@ -21,6 +23,7 @@ from fastgrad.reference import (
 _FAMILIES = {
     "elementwise": ops_elementwise, "index": ops_index, "inplace": ops_inplace, "loss": ops_loss,
     "matmul": ops_matmul, "optim": ops_optim, "reduce": ops_reduce, "shape": ops_shape,
+    "rnn": ops_rnn, "attention": ops_attention,
 }
 _RUNTIME_HOMES = (engine, tape)
 

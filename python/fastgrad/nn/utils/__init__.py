@@ -1,9 +1,10 @@
-"""fastgrad.nn.utils: gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``,
+"""fastgrad.nn.utils: packed sequences (``rnn``), gradient clipping (``clip_grad_norm_``, ``clip_grad_value_``,
 ``get_total_norm``, ``clip_grads_with_norm_``) and ``parameters_to_vector`` /
 ``vector_to_parameters``, as torch.nn.utils."""
 
 from __future__ import annotations
 
+from fastgrad.nn.utils import rnn
 from fastgrad.nn.utils.clip_grad import (
     clip_grad_norm,
     clip_grad_norm_,
@@ -20,5 +21,6 @@ __all__ = [
     "clip_grads_with_norm_",
     "get_total_norm",
     "parameters_to_vector",
+    "rnn",
     "vector_to_parameters",
 ]
