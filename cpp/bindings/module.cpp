@@ -8,6 +8,7 @@
 
 #include "autograd/engine.h"
 #include "bindings/handle.h"
+#include "bindings/bind.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "build_info.h"
@@ -191,6 +192,7 @@ std::function<Tensor(const Tensor&)> make_hook(py::function fn) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastgrad's C++ core: tensors, the autograd engine and the kernels";
   bindings::init_handle_type(m);
+  fastgrad::bind_conv(m);  // bindings/bind_conv.cpp
   py::register_exception<fastgrad::TypeError>(m, "FastgradTypeError", PyExc_TypeError);
 
   py::class_<Node, std::shared_ptr<Node>>(m, "Node")

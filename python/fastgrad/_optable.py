@@ -87,6 +87,8 @@ PRIMITIVES: tuple[Primitive, ...] = (
     *_custom("put_add", "index"),
     # products and losses
     *_binary("matmul", "matmul"),
+    # convolution (each of the three is the others' derivative rule)
+    *_custom("conv2d conv_transpose2d conv2d_weight", "conv"),
     *_custom("cross_entropy_rows cross_entropy_rows_backward", "loss"),
     # in place, no autograd (optimizers, initialisation, x[idx] = v)
     *_custom("copy_ fill_ put_", "inplace", differentiable=False),

@@ -6,6 +6,9 @@ Names and behaviour follow torch.nn, so a model written for PyTorch runs with it
 from __future__ import annotations
 
 from fastgrad.nn import functional, init
+
+# --- vision layers (issue 15): conv.py, pooling.py, normalization.py ---------------------------
+from fastgrad.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from fastgrad.nn.layers import (
     ELU,
     Dropout,
@@ -23,6 +26,16 @@ from fastgrad.nn.layers import (
 )
 from fastgrad.nn.losses import CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss
 from fastgrad.nn.module import Module, Parameter, StateDictShapeError
+from fastgrad.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 
 __all__ = [
     "ELU",
@@ -48,4 +61,10 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+]
+
+__all__ += [  # vision layers (issue 15)
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AvgPool1d", "AvgPool2d", "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
+    "MaxPool1d", "MaxPool2d",
 ]

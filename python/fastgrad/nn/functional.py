@@ -347,3 +347,6 @@ __all__ = [
     "cross_entropy", "dropout", "elu", "l1_loss", "leaky_relu", "linear", "log_softmax",
     "mse_loss", "multi_margin_loss", "nll_loss", "relu", "sigmoid", "softmax", "tanh",
 ]
+
+# --- convolution, padding, pooling, normalization: nn/_functional_conv.py ---------------------
+from fastgrad.nn._functional_conv import *

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from fastgrad.reference.engine import backward, function_apply, grad
+from fastgrad.reference.ops_conv import conv2d, conv2d_weight, conv_transpose2d
 from fastgrad.reference.ops_elementwise import (
     abs,
     add,
@@ -92,6 +93,9 @@ __all__ = [
     "clamp",
     "clone",
     "contiguous",
+    "conv2d",
+    "conv2d_weight",
+    "conv_transpose2d",
     "copy_",
     "cos",
     "cross_entropy_rows",
