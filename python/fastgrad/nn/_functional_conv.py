@@ -330,10 +330,12 @@ def _windows(sizes: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequen
     else:
         (qh, qw), (vh, vw) = axes_pos, axes_ok
         w = sizes[1]
+        outs = [max(o, 0) for o in outs]
+        qh, vh, qw, vw = qh[:outs[0]], vh[:outs[0]], qw[:outs[1]], vw[:outs[1]]
         pos = (qh[:, None, :, None] * w + qw[None, :, None, :])  # (oh, ow, kh, kw)
         ok = vh[:, None, :, None] & vw[None, :, None, :]
-        pos = pos.reshape(outs[0], outs[1], -1)
-        ok = ok.reshape(outs[0], outs[1], -1)
+        pos = pos.reshape(outs[0], outs[1], k[0] * k[1])
+        ok = ok.reshape(outs[0], outs[1], k[0] * k[1])
     total = math.prod(sizes)
     return np.where(ok, pos, total).astype(np.int64), ok, outs
 
