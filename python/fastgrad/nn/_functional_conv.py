@@ -556,8 +556,161 @@ def adaptive_max_pool1d(input: Tensor, output_size: Any, return_indices: bool = 
     return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
 
 
+
+# --- normalization ----------------------------------------------------------------------------
+def _moments(x: Tensor, dims: list[int]) -> tuple[Tensor, Tensor]:
+    """Mean and biased variance over dims, kept as size-1 dims."""
+    mean = x.mean(dims, keepdim=True)
+    d = x - mean
+    return mean, (d * d).mean(dims, keepdim=True)
+
+
+def _affine(y: Tensor, weight: Tensor | None, bias: Tensor | None, shape: tuple) -> Tensor:
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def _check_vec(op: str, name: str, t: Tensor | None, c: int, x: Tensor) -> None:
+    if t is not None and tuple(t.shape) != (c,):
+        raise ValueError(f"{op}: {name} of shape {t.shape} does not match {c} channels of input "
+                         f"of shape {x.shape}")
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalizes each channel (dim 1) of (N, C, *) over all other dims.
+
+    training: batch statistics, and running_mean / running_var (when given) updated in place as
+    (1 - momentum) * running + momentum * batch (the variance unbiased); else the running
+    statistics. Example: ``F.batch_norm(x, rm, rv, training=True)``.
+    """
+    x = _t(input, "batch_norm")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input of at least 2 dims (N, C, *), got shape "
+                         f"{x.shape}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_vec("batch_norm", name, t, c, x)
+    dims = [0, *range(2, x.ndim)]
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    if training:
+        n = x.numel() // c if c else 0
+        if n <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input of shape {x.shape}")
+        mean, var = _moments(x, dims)
+        if running_mean is not None or running_var is not None:
+            from fastgrad.autograd.grad_mode import no_grad
+
+            with no_grad():
+                m = float(momentum)
+                if running_mean is not None:
+                    running_mean.copy_(running_mean * (1 - m) + mean.reshape(c).detach() * m)
+                if running_var is not None:
+                    unbiased = var.reshape(c).detach() * (n / (n - 1))
+                    running_var.copy_(running_var * (1 - m) + unbiased * m)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: running_mean and running_var are needed when not "
+                             "training")
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (x - mean) / (var + eps).sqrt()
+    return _affine(y, weight, bias, shape)
+
+
+def layer_norm(input: Tensor, normalized_shape: Sequence[int] | int,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalizes over the last len(normalized_shape) dims (biased variance), then
+    * weight + bias (both of normalized_shape). Example: ``F.layer_norm(x, (16,))``."""
+    x = _t(input, "layer_norm")
+    ns = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else \
+        tuple(int(v) for v in normalized_shape)
+    k = len(ns)
+    if k == 0 or tuple(x.shape[x.ndim - k:]) != ns or x.ndim < k:
+        raise ValueError(f"layer_norm: input of shape {x.shape} does not end with "
+                         f"normalized_shape {ns}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and tuple(t.shape) != ns:
+            raise ValueError(f"layer_norm: {name} of shape {t.shape} does not match "
+                             f"normalized_shape {ns}")
+    mean, var = _moments(x, list(range(x.ndim - k, x.ndim)))
+    y = (x - mean) / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalizes (N, C, *) over each group of C / num_groups channels and all spatial dims,
+    then a per-channel affine. Example: ``F.group_norm(x, 2)``."""
+    x = _t(input, "group_norm")
+    if x.ndim < 2 or num_groups <= 0 or x.shape[1] % num_groups:
+        raise ValueError(f"group_norm: input of shape {x.shape} needs at least 2 dims and "
+                         f"channels divisible by num_groups={num_groups}")
+    c = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias)):
+        _check_vec("group_norm", name, t, c, x)
+    n = x.shape[0]
+    xg = x.reshape(n, num_groups, (c // num_groups) * math.prod(x.shape[2:]))
+    mean, var = _moments(xg, [2])
+    y = ((xg - mean) / (var + eps).sqrt()).reshape(x.shape)
+    return _affine(y, weight, bias, (1, c) + (1,) * (x.ndim - 2))
+
+
+def instance_norm(input: Tensor, running_mean: Tensor | None = None,
+                  running_var: Tensor | None = None, weight: Tensor | None = None,
+                  bias: Tensor | None = None, use_input_stats: bool = True,
+                  momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalizes each (sample, channel) of (N, C, *) over its spatial dims. With
+    use_input_stats and running statistics given, these are updated with the mean over the batch
+    of the instance statistics (variance unbiased); without use_input_stats they are used."""
+    x = _t(input, "instance_norm")
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input (N, C, *) with spatial dims, got "
+                         f"shape {x.shape}")
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        _check_vec("instance_norm", name, t, c, x)
+    shape = (1, c) + (1,) * (x.ndim - 2)
+    dims = list(range(2, x.ndim))
+    if use_input_stats:
+        n = math.prod(x.shape[2:])
+        if n <= 1:
+            raise ValueError(f"instance_norm: expected more than 1 spatial element per channel "
+                             f"when using input statistics, got input of shape {x.shape}")
+        mean, var = _moments(x, dims)
+        if running_mean is not None or running_var is not None:
+            from fastgrad.autograd.grad_mode import no_grad
+
+            with no_grad():
+                m = float(momentum)
+                if running_mean is not None:
+                    bm = mean.detach().mean([0]).reshape(c)
+                    running_mean.copy_(running_mean * (1 - m) + bm * m)
+                if running_var is not None:
+                    bv = (var.detach() * (n / (n - 1))).mean([0]).reshape(c)
+                    running_var.copy_(running_var * (1 - m) + bv * m)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: running statistics are needed without "
+                             "use_input_stats")
+        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
+    y = (x - mean) / (var + eps).sqrt()
+    return _affine(y, weight, bias, shape)
+
+
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "avg_pool1d", "avg_pool2d", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
-    "max_pool1d", "max_pool2d", "pad",
+    "avg_pool1d", "avg_pool2d", "batch_norm", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+    "group_norm", "instance_norm", "layer_norm", "max_pool1d", "max_pool2d", "pad",
 ]
