@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import torch_or_skip
 from fastgrad import nn
+from fastgrad.nn import functional as F
 
 f64 = fastgrad.float64
 
@@ -120,3 +121,33 @@ def test_bad_arguments(backend: str) -> None:
         nn.AvgPool2d(3)(fastgrad.zeros(1, 1, 2, 2))
     with pytest.raises(TypeError, match="MaxPool1d: expected a floating-point"):
         nn.MaxPool1d(2)(fastgrad.zeros(1, 2, 4, dtype=fastgrad.int64))
+
+
+def test_max_pool_ties_nan_and_backends(rng: np.random.Generator) -> None:
+    # ties (a ReLU's zeros): the first maximum of each window takes the gradient, as PyTorch;
+    # a NaN in a window gives NaN. Both backends agree on values, indices and gradients.
+    a = np.maximum(rng.standard_normal((2, 3, 6, 7)), 0.0)
+    a[0, 0, 1, 1] = np.nan
+    outs = []
+    for name in ("cpp", "python"):
+        fastgrad.set_backend(name)
+        try:
+            x = fastgrad.tensor(a, dtype=f64, requires_grad=True)
+            y, i = nn.MaxPool2d(3, 2, padding=1, return_indices=True, ceil_mode=True)(x)
+            y.sum().backward()
+            outs.append((y.detach().numpy(), i.numpy(), x.grad.numpy()))
+        finally:
+            fastgrad.set_backend("cpp")
+    for u, v in zip(*outs):
+        np.testing.assert_array_equal(u, v)
+    assert np.isnan(outs[0][0][0, 0, 0, 0]) and outs[0][1][0, 0, 0, 0] == 1 * 7 + 1
+    torch = pytest.importorskip("torch")
+    b = np.nan_to_num(a)
+    tx = torch.tensor(b, requires_grad=True)
+    ty, ti = torch.nn.functional.max_pool2d(tx, 3, 2, 1, ceil_mode=True, return_indices=True)
+    ty.sum().backward()
+    x = fastgrad.tensor(b, dtype=f64, requires_grad=True)
+    y, i = F.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)
+    y.sum().backward()
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

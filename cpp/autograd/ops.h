@@ -106,6 +106,15 @@ Tensor conv2d_weight(const Tensor& x, const Tensor& gy, const Shape& weight_shap
                      const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                      const std::vector<int64_t>& dilation, int64_t groups);
 
+// ops_pool.cpp -----------------------------------------------------------------------------------
+// max_pool2d: x (N, C, H, W) -> (values, positions), both (N, C, OH, OW) with output_size given;
+// positions (int64) index x.flat (over all planes). Its rule: put_add of g at the positions.
+std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const std::vector<int64_t>& kernel,
+                                     const std::vector<int64_t>& stride,
+                                     const std::vector<int64_t>& padding,
+                                     const std::vector<int64_t>& dilation,
+                                     const std::vector<int64_t>& output_size);
+
 // ops_inplace.cpp (no autograd: used under no_grad by optimizers and initialisation) -----------
 void copy_(const Tensor& dst, const Tensor& src);  // broadcast src to dst, casting dtype
 void fill_(const Tensor& dst, double value);

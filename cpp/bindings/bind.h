@@ -6,5 +6,6 @@
 namespace fastgrad {
 
 void bind_conv(pybind11::module_& m);
+void bind_pool(pybind11::module_& m);
 
 }  // namespace fastgrad

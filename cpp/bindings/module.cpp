@@ -193,6 +193,7 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastgrad's C++ core: tensors, the autograd engine and the kernels";
   bindings::init_handle_type(m);
   fastgrad::bind_conv(m);  // bindings/bind_conv.cpp
+  fastgrad::bind_pool(m);  // bindings/bind_pool.cpp
   py::register_exception<fastgrad::TypeError>(m, "FastgradTypeError", PyExc_TypeError);
 
   py::class_<Node, std::shared_ptr<Node>>(m, "Node")

@@ -89,6 +89,7 @@ PRIMITIVES: tuple[Primitive, ...] = (
     *_binary("matmul", "matmul"),
     # convolution (each of the three is the others' derivative rule)
     *_custom("conv2d conv_transpose2d conv2d_weight", "conv"),
+    *_custom("max_pool2d", "pool"),
     *_custom("cross_entropy_rows cross_entropy_rows_backward", "loss"),
     # in place, no autograd (optimizers, initialisation, x[idx] = v)
     *_custom("copy_ fill_ put_", "inplace", differentiable=False),

@@ -386,20 +386,23 @@ def _max_pool(op: str, nd: int, input: Tensor, kernel_size: _Size, stride: _Size
     x, lead, _ = _pool_input(op, input, nd)
     k, s, p, d = _pool_args(op, nd, kernel_size, stride, padding, dilation)
     sizes = tuple(x.shape[1:])
-    pos, _ok, outs = _windows(sizes, k, s, p, d, ceil_mode)
+    outs = [_pool_out(n, ki, si, pi, di, ceil_mode) for n, ki, si, pi, di in zip(sizes, k, s, p, d)]
     if min(outs) <= 0:
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} is too small for "
                          f"kernel_size={k}, padding={p}, dilation={d} (output size {outs})")
-    win = _gather_windows(x, nd, pos, -math.inf)  # (B, *out, K)
-    kk = pos.shape[-1]
-    arg = win.detach().argmax(dim=-1).numpy()  # first maximum, as PyTorch
-    rows = np.arange(arg.size).reshape(arg.shape) * kk
-    y = _take(win.reshape(-1), rows + arg)
-    y = y.reshape((*lead, *outs))
+    if nd == 1:  # as 2-D with a unit row
+        k, s, p, d, outs, sizes = (1, *k), (1, *s), (0, *p), (1, *d), [1, *outs], (1, *sizes)
+    b = x._b
+    vals, pos = b.max_pool2d(x.reshape(x.shape[0], 1, *sizes)._impl, list(k), list(s), list(p),
+                             list(d), list(outs))
+    y = _wrap(vals, b).reshape((*lead, *outs[2 - nd:]))
     if not return_indices:
         return y
-    plane = np.take_along_axis(np.broadcast_to(pos, arg.shape + (kk,)), arg[..., None], -1)
-    idx = _wrap(x._b.from_numpy(np.ascontiguousarray(plane[..., 0].reshape(*lead, *outs))), x._b)
+    # positions index the whole (B, *sizes) input: subtract each plane's start
+    plane = math.prod(sizes)
+    at = (b.to_numpy(pos).reshape(x.shape[0], math.prod(outs))
+          - (np.arange(x.shape[0]) * plane)[:, None])
+    idx = _wrap(b.from_numpy(np.ascontiguousarray(at.reshape(*lead, *outs[2 - nd:]))), b)
     return y, idx
 
 

@@ -48,6 +48,7 @@ from fastgrad.reference.ops_inplace import copy_, fill_, put_
 from fastgrad.reference.ops_loss import cross_entropy_rows, cross_entropy_rows_backward
 from fastgrad.reference.ops_matmul import matmul
 from fastgrad.reference.ops_optim import adam_step_, sgd_step_
+from fastgrad.reference.ops_pool import max_pool2d
 from fastgrad.reference.ops_reduce import (
     amax,
     amin,
@@ -122,6 +123,7 @@ __all__ = [
     "logical_not",
     "lt",
     "matmul",
+    "max_pool2d",
     "maximum",
     "minimum",
     "mul",
