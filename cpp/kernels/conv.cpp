@@ -16,7 +16,7 @@
 namespace fastgrad {
 namespace {
 
-constexpr int64_t kColElems = 1 << 17;  // patch block: 1 MB of float64
+constexpr int64_t kColElems = 1 << 20;  // patch block per thread: 4 MB of float32
 constexpr int64_t kWorkMin = 1 << 16;   // multiply-adds below which no thread is started
 constexpr int64_t kChunks = 8;          // image chunks of the weight gradient
 
@@ -50,10 +50,18 @@ void pack_patches(const ConvGeom& g, int64_t Cg, const T* x, int64_t p0, int64_t
           } else {
             const T* src = xc + iy * g.W;
             const int64_t off = j * g.dw - g.pw;
-            for (int64_t ox = ox0; ox < ox1; ++ox) {
-              const int64_t ix = ox * g.sw + off;
-              dst[ox - ox0] = (ix >= 0 && ix < g.W) ? src[ix] : T(0);
+            // ox in [lo, hi) reads inside the row: 0 <= ox * sw + off < W
+            int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+            int64_t hi = g.W - off <= 0 ? 0 : (g.W - off + g.sw - 1) / g.sw;
+            lo = std::clamp(lo, ox0, ox1);
+            hi = std::clamp(hi, lo, ox1);
+            std::fill(dst, dst + (lo - ox0), T(0));
+            if (g.sw == 1) {
+              std::copy(src + lo + off, src + hi + off, dst + (lo - ox0));
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox) dst[ox - ox0] = src[ox * g.sw + off];
             }
+            std::fill(dst + (hi - ox0), dst + (ox1 - ox0), T(0));
           }
           p += ox1 - ox0;
         }
@@ -79,10 +87,11 @@ void unpack_add(const ConvGeom& g, int64_t Cg, const T* col, int64_t p0, int64_t
             T* dst = dc + iy * g.W;
             const T* src = row + (p - p0);
             const int64_t off = j * g.dw - g.pw;
-            for (int64_t ox = ox0; ox < ox1; ++ox) {
-              const int64_t ix = ox * g.sw + off;
-              if (ix >= 0 && ix < g.W) dst[ix] += src[ox - ox0];
-            }
+            int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+            int64_t hi = g.W - off <= 0 ? 0 : (g.W - off + g.sw - 1) / g.sw;
+            lo = std::clamp(lo, ox0, ox1);
+            hi = std::clamp(hi, lo, ox1);
+            for (int64_t ox = lo; ox < hi; ++ox) dst[ox * g.sw + off] += src[ox - ox0];
           }
           p += ox1 - ox0;
         }
