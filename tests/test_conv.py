@@ -232,14 +232,18 @@ def test_pad_against_torch(backend: str, mode: str, rng: np.random.Generator) ->
                          lambda x: torch.nn.functional.pad(x, pads, mode=mode, **kw), [a], rng)
 
 
-def test_blocked_and_threaded_paths(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("groups,stride", [(1, 1), (3, 1), (3, 2)])
+def test_blocked_and_threaded_paths(groups: int, stride: int, rng: np.random.Generator) -> None:
     # 3 x 3 x 3 taps x 70 x 70 positions exceed one patch block (kernels/conv.cpp kColElems), and
-    # 2 images run on threads: same values as the reference, bitwise equal for 1 and 2 threads.
-    a, b = rng.standard_normal((2, 3, 72, 72)), rng.standard_normal((5, 3, 3, 3))
+    # 2 images run on threads (groups=3: the direct depthwise kernel, planes on threads): same
+    # values as the reference, bitwise equal for 1 and 2 threads.
+    out = 5 if groups == 1 else 3
+    a, b = rng.standard_normal((2, 3, 72, 72)), rng.standard_normal((out, 3 // groups, 3, 3))
+    kw = {"groups": groups, "stride": stride, "padding": 1}
     fastgrad.set_backend("python")
     try:
         x, w = _t(a), _t(b)
-        y = F.conv2d(x, w)
+        y = F.conv2d(x, w, **kw)
         (y * y).sum().backward()
         ref = (y.detach().numpy(), x.grad.numpy(), w.grad.numpy())
     finally:
@@ -250,7 +254,7 @@ def test_blocked_and_threaded_paths(rng: np.random.Generator) -> None:
         for threads in (1, 2):
             fastgrad.set_num_threads(threads)
             x, w = _t(a), _t(b)
-            y = F.conv2d(x, w)
+            y = F.conv2d(x, w, **kw)
             (y * y).sum().backward()
             runs.append((y.detach().numpy(), x.grad.numpy(), w.grad.numpy()))
     finally:

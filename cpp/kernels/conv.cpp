@@ -118,6 +118,143 @@ void for_images(const ConvGeom& g, int64_t col_len, int64_t work, F body) {
   for (int64_t n = 0; n < g.N; ++n) body(n, col.data());
 }
 
+
+// --- depthwise (one input and one output channel per group): direct loops --------------------
+// Note [Depthwise order]: each output sums its taps in (i, j) order, each weight gradient its
+// images in order, whatever the threads: deterministic, and different from the GEMM path's order.
+
+// The output columns [lo, hi) whose tap at column offset off reads inside a row of width W.
+inline void tap_range(int64_t off, int64_t sw, int64_t W, int64_t OW, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+  lo = std::min(lo, OW);
+  hi = std::clamp(hi, lo, OW);
+}
+
+bool is_depthwise(const ConvGeom& g) { return g.C == g.groups && g.O == g.groups; }
+
+template <class F>
+void for_planes(int64_t planes, int64_t work, F body) {
+  const int threads = num_threads();
+  if (threads > 1 && planes > 1 && work >= kWorkMin) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t p = 0; p < planes; ++p) body(p);
+    return;
+  }
+  for (int64_t p = 0; p < planes; ++p) body(p);
+}
+
+template <class T>
+void depthwise_forward(const ConvGeom& g, const T* x, const T* w, T* y) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  for_planes(g.N * g.C, g.N * g.C * P * KK, [&](int64_t q) {
+    const int64_t c = q % g.C;
+    const T* xp = x + q * HW;
+    T* yp = y + q * P;
+    std::fill(yp, yp + P, T(0));
+    for (int64_t i = 0; i < g.KH; ++i) {
+      for (int64_t j = 0; j < g.KW; ++j) {
+        const T wv = w[c * KK + i * g.KW + j];
+        const int64_t off = j * g.dw - g.pw;
+        int64_t lo, hi;
+        tap_range(off, g.sw, g.W, g.OW, lo, hi);
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+          const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+          if (iy < 0 || iy >= g.H) continue;
+          const T* __restrict xr = xp + iy * g.W + off;
+          T* __restrict yr = yp + oy * g.OW;
+          if (g.sw == 1) {
+            for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox];
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * g.sw];
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void depthwise_input_grad(const ConvGeom& g, const T* gy, const T* w, T* dx) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  for_planes(g.N * g.C, g.N * g.C * P * KK, [&](int64_t q) {
+    const int64_t c = q % g.C;
+    const T* gp = gy + q * P;
+    T* dp = dx + q * HW;
+    std::fill(dp, dp + HW, T(0));
+    for (int64_t i = 0; i < g.KH; ++i) {
+      for (int64_t j = 0; j < g.KW; ++j) {
+        const T wv = w[c * KK + i * g.KW + j];
+        const int64_t off = j * g.dw - g.pw;
+        int64_t lo, hi;
+        tap_range(off, g.sw, g.W, g.OW, lo, hi);
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+          const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+          if (iy < 0 || iy >= g.H) continue;
+          T* __restrict dr = dp + iy * g.W + off;
+          const T* __restrict gr = gp + oy * g.OW;
+          if (g.sw == 1) {
+            for (int64_t ox = lo; ox < hi; ++ox) dr[ox] += wv * gr[ox];
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) dr[ox * g.sw] += wv * gr[ox];
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void depthwise_weight_grad(const ConvGeom& g, const T* x, const T* gy, T* dw) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  // Per channel, per tap, one partial sum per output column (a vectorisable update), summed
+  // over columns at the end: a fixed order (Note [Depthwise order]).
+  const auto body = [&](int64_t c, T* acc) {
+    std::fill(acc, acc + KK * g.OW, T(0));
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* xp = x + (n * g.C + c) * HW;
+      const T* gp = gy + (n * g.C + c) * P;
+      for (int64_t i = 0; i < g.KH; ++i) {
+        for (int64_t j = 0; j < g.KW; ++j) {
+          const int64_t off = j * g.dw - g.pw;
+          int64_t lo, hi;
+          tap_range(off, g.sw, g.W, g.OW, lo, hi);
+          T* __restrict a = acc + (i * g.KW + j) * g.OW;
+          for (int64_t oy = 0; oy < g.OH; ++oy) {
+            const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+            if (iy < 0 || iy >= g.H) continue;
+            const T* __restrict xr = xp + iy * g.W + off;
+            const T* __restrict gr = gp + oy * g.OW;
+            if (g.sw == 1) {
+              for (int64_t ox = lo; ox < hi; ++ox) a[ox] += gr[ox] * xr[ox];
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox) a[ox] += gr[ox] * xr[ox * g.sw];
+            }
+          }
+        }
+      }
+    }
+    for (int64_t t = 0; t < KK; ++t) {
+      T sum = 0;
+      for (int64_t ox = 0; ox < g.OW; ++ox) sum += acc[t * g.OW + ox];
+      dw[c * KK + t] = sum;
+    }
+  };
+  const size_t len = static_cast<size_t>(KK * g.OW);
+  const int threads = num_threads();
+  if (threads > 1 && g.C > 1 && g.N * g.C * P * KK >= kWorkMin) {
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<T> acc(len);
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < g.C; ++c) body(c, acc.data());
+    }
+    return;
+  }
+  std::vector<T> acc(len);
+  for (int64_t c = 0; c < g.C; ++c) body(c, acc.data());
+}
+
 template <class T>
 void forward_impl(const ConvGeom& g, const T* x, const T* w, T* y) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
@@ -125,6 +262,10 @@ void forward_impl(const ConvGeom& g, const T* x, const T* w, T* y) {
   if (g.N == 0 || g.O == 0 || P == 0) return;
   if (K == 0) {
     std::fill(y, y + g.N * g.O * P, T(0));
+    return;
+  }
+  if (is_depthwise(g)) {
+    depthwise_forward(g, x, w, y);
     return;
   }
   const bool pointwise = is_pointwise(g);
@@ -152,6 +293,10 @@ void input_grad_impl(const ConvGeom& g, const T* gy, const T* w, T* dx) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
   const int64_t P = g.OH * g.OW, HW = g.H * g.W;
   if (g.N == 0 || g.C == 0 || HW == 0) return;
+  if (is_depthwise(g) && P > 0) {
+    depthwise_input_grad(g, gy, w, dx);
+    return;
+  }
   const bool pointwise = is_pointwise(g);
   const int64_t pb_max = block_positions(K, P);
   for_images<T>(g, pointwise ? 0 : K * pb_max, g.O * K * P, [&](int64_t n, T* col) {
@@ -211,6 +356,10 @@ void weight_grad_impl(const ConvGeom& g, const T* x, const T* gy, T* dw) {
   if (len == 0) return;
   if (g.N == 0 || P == 0) {
     std::fill(dw, dw + len, T(0));
+    return;
+  }
+  if (is_depthwise(g)) {
+    depthwise_weight_grad(g, x, gy, dw);
     return;
   }
   const int64_t pb_max = block_positions(K, P);
