@@ -262,3 +262,54 @@ def test_blocked_and_threaded_paths(groups: int, stride: int, rng: np.random.Gen
     for u, v, r in zip(runs[0], runs[1], ref):
         np.testing.assert_array_equal(u, v)
         np.testing.assert_allclose(u, r, rtol=1e-10, atol=1e-9)
+
+
+@pytest.mark.parametrize("kw", [
+    {"size": (5, 7), "mode": "nearest"}, {"scale_factor": 2, "mode": "nearest"},
+    {"scale_factor": 1.5, "mode": "bilinear"}, {"size": (3, 8), "mode": "bilinear"},
+    {"size": (6, 2), "mode": "bilinear", "align_corners": True},
+    {"scale_factor": 2, "mode": "bilinear", "align_corners": True},
+])
+def test_interpolate_against_torch(backend: str, kw: dict, rng: np.random.Generator) -> None:
+    torch = torch_or_skip()
+    a = rng.standard_normal((2, 3, 4, 5))
+    _check_against_torch(lambda x: nn.Upsample(**kw)(x), lambda x: torch.nn.Upsample(**kw)(x),
+                         [a], rng)
+
+
+def test_interpolate_linear_1d(backend: str, rng: np.random.Generator) -> None:
+    torch = torch_or_skip()
+    a = rng.standard_normal((2, 3, 5))
+    for kw in ({"size": 8, "mode": "linear"}, {"scale_factor": 3, "mode": "nearest"}):
+        _check_against_torch(lambda x, kw=kw: F.interpolate(x, **kw),
+                             lambda x, kw=kw: torch.nn.functional.interpolate(x, **kw), [a], rng)
+
+
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": (2, 3), "stride": 2,
+                                                     "padding": 1, "dilation": (1, 2)}])
+def test_unfold_fold_against_torch(backend: str, kw: dict, rng: np.random.Generator) -> None:
+    torch = torch_or_skip()
+    a = rng.standard_normal((2, 3, 5, 6))
+    _check_against_torch(lambda x: nn.Unfold(**kw)(x), lambda x: torch.nn.Unfold(**kw)(x), [a],
+                         rng)
+    cols = torch.nn.functional.unfold(torch.tensor(a), **kw)
+    _check_against_torch(lambda x: nn.Fold((5, 6), **kw)(x),
+                         lambda x: torch.nn.Fold((5, 6), **kw)(x), [cols.numpy()], rng)
+    with pytest.raises(ValueError, match="fold: input of shape"):
+        F.fold(fastgrad.zeros(1, 5, 4), (5, 6), 2)
+
+
+def test_channel_dropout(backend: str) -> None:
+    fastgrad.manual_seed(0)
+    x = fastgrad.ones(4, 8, 3, 3)
+    d = nn.Dropout2d(0.5)
+    y = d(x).numpy()
+    per_channel = y.reshape(4, 8, 9)
+    assert np.all((per_channel == 0).all(-1) | (per_channel == 2).all(-1))
+    assert 0 < (per_channel == 0).all(-1).sum() < 32
+    d.eval()
+    np.testing.assert_array_equal(d(x).numpy(), x.numpy())
+    y1 = nn.Dropout1d(0.25)(fastgrad.ones(3, 6, 5)).numpy()
+    assert np.all((y1 == 0).all(-1) | np.isclose(y1, 1 / 0.75).all(-1))
+    with pytest.raises(ValueError, match="Dropout2d: expected a 3-D"):
+        nn.Dropout2d()(fastgrad.ones(2, 2))

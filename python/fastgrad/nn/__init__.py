@@ -8,7 +8,17 @@ from __future__ import annotations
 from fastgrad.nn import functional, init
 
 # --- vision layers (issue 15): conv.py, pooling.py, normalization.py ---------------------------
-from fastgrad.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
+from fastgrad.nn.conv import (
+    Conv1d,
+    Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    Dropout1d,
+    Dropout2d,
+    Fold,
+    Unfold,
+    Upsample,
+)
 from fastgrad.nn.layers import (
     ELU,
     Dropout,
@@ -84,10 +94,15 @@ __all__ += [  # vision layers (issue 15)
     "Conv2d",
     "ConvTranspose1d",
     "ConvTranspose2d",
+    "Dropout1d",
+    "Dropout2d",
+    "Fold",
     "GroupNorm",
     "InstanceNorm1d",
     "InstanceNorm2d",
     "LayerNorm",
     "MaxPool1d",
     "MaxPool2d",
+    "Unfold",
+    "Upsample",
 ]

@@ -712,8 +712,178 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None,
     return _affine(y, weight, bias, shape)
 
 
+
+# --- channel dropout, resampling, unfold / fold -------------------------------------------------
+def _channel_dropout(op: str, input: Tensor, p: float, training: bool, spatial: int) -> Tensor:
+    x = _t(input, op)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p}")
+    if x.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{op}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
+                         f"(batched) input, got shape {x.shape}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from fastgrad._creation import _rng
+
+    shape = tuple(x.shape[:x.ndim - spatial]) + (1,) * spatial
+    keep = _rng().random(shape) >= p
+    mask = (keep / (1.0 - p)).astype(x.dtype.np)
+    return x * _wrap(x._b.from_numpy(mask), x._b)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of (N, C, L) or (C, L) with probability p, scales the rest by
+    1/(1-p) (training only)."""
+    return _channel_dropout("dropout1d", input, p, training, 1)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
+              inplace: bool = False) -> Tensor:
+    """Zeroes whole channels of (N, C, H, W) or (C, H, W) with probability p, scales the rest
+    by 1/(1-p) (training only)."""
+    return _channel_dropout("dropout2d", input, p, training, 2)
+
+
+def _resample_dim(x: Tensor, dim: int, out: int, mode: str, align_corners: bool,
+                  scale: float | None) -> Tensor:
+    """x resampled along dim to `out` points; scale: 1/scale_factor when given, else in/out."""
+    n = x.shape[dim]
+    ratio = n / out if scale is None else scale
+    j = np.arange(out)
+    if mode == "nearest":
+        return _index_dim(x, dim, np.minimum(np.floor(j * ratio).astype(np.int64), n - 1))
+    if align_corners:
+        src = j * ((n - 1) / (out - 1)) if out > 1 else np.zeros(out)
+    else:
+        src = np.maximum((j + 0.5) * ratio - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    i1 = np.minimum(i0 + 1, n - 1)
+    lam = src - i0
+    shape = [1] * x.ndim
+    shape[dim] = out
+    w1 = _wrap(x._b.from_numpy(np.ascontiguousarray(lam.reshape(shape), dtype=x.dtype.np)),
+               x._b)
+    return _index_dim(x, dim, i0) * (1.0 - w1) + _index_dim(x, dim, i1) * w1
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None,
+                recompute_scale_factor: bool | None = None) -> Tensor:
+    """Resizes the spatial dims of (N, C, L) or (N, C, H, W): mode 'nearest', 'linear' (3-D) or
+    'bilinear' (4-D), align_corners as PyTorch (default False). Give size or scale_factor.
+    Example: ``F.interpolate(x, scale_factor=2, mode='bilinear')``."""
+    x = _t(input, "interpolate")
+    modes = {"nearest": (3, 4), "linear": (3,), "bilinear": (4,)}
+    if mode not in modes:
+        raise ValueError(f"interpolate: mode must be one of {tuple(modes)}, got {mode!r}")
+    if x.ndim not in modes[mode]:
+        raise ValueError(f"interpolate: mode {mode!r} expects a {modes[mode]}-D input, got shape "
+                         f"{x.shape}")
+    if not x.is_floating_point():
+        raise TypeError(f"interpolate: expected a floating-point input, got {x.dtype}")
+    if mode == "nearest" and align_corners is not None:
+        raise ValueError("interpolate: align_corners only applies to 'linear' and 'bilinear'")
+    nd = x.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if size is not None:
+        outs = list(_ntuple("interpolate", "size", size, nd))
+        scales: list[float | None] = [None] * nd
+    else:
+        sf = [float(v) for v in ((scale_factor,) * nd if isinstance(scale_factor, (int, float))
+                                 else scale_factor)]
+        if len(sf) != nd or min(sf) <= 0:
+            raise ValueError(f"interpolate: scale_factor must be positive, one per spatial dim, "
+                             f"got {scale_factor!r}")
+        outs = [math.floor(n * f) for n, f in zip(x.shape[2:], sf)]
+        scales = [None if recompute_scale_factor else 1.0 / f for f in sf]
+    if min(outs) <= 0:
+        raise ValueError(f"interpolate: output size {tuple(outs)} must be positive (input shape "
+                         f"{x.shape})")
+    m = "nearest" if mode == "nearest" else "linear"
+    for a in range(nd):
+        x = _resample_dim(x, 2 + a, outs[a], m, bool(align_corners), scales[a])
+    return x
+
+
+def _one_hot_taps(x: Tensor, c: int, k: tuple[int, int]) -> Tensor:
+    """(c * kh * kw, 1, kh, kw) weights: output channel (ch, i, j) picks tap (i, j)."""
+    kk = k[0] * k[1]
+    e = np.zeros((c * kk, 1, k[0], k[1]), dtype=x.dtype.np)
+    e.reshape(c, kk, kk)[:, np.arange(kk), np.arange(kk)] = 1.0
+    return _wrap(x._b.from_numpy(e), x._b)
+
+
+def unfold(input: Tensor, kernel_size: _Size, dilation: _Size = 1, padding: _Size = 0,
+           stride: _Size = 1) -> Tensor:
+    """Sliding local blocks (im2col): (N, C, H, W) -> (N, C * kh * kw, L), L the number of
+    block positions; the row order is (c, i, j) as PyTorch. Example: ``F.unfold(x, 3)``."""
+    x = _t(input, "unfold")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"unfold: expected a 3-D (unbatched) or 4-D input, got shape {x.shape}")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x.unsqueeze(0)
+    k = _ntuple("unfold", "kernel_size", kernel_size, 2)
+    c = x.shape[1]
+    y = conv2d(x, _one_hot_taps(x, c, k), None, stride, padding, dilation, groups=c)
+    y = y.reshape(y.shape[0], y.shape[1], y.shape[2] * y.shape[3])
+    return y.squeeze(0) if unbatched else y
+
+
+def fold(input: Tensor, output_size: _Size, kernel_size: _Size, dilation: _Size = 1,
+         padding: _Size = 0, stride: _Size = 1) -> Tensor:
+    """The adjoint of unfold (col2im, overlaps summed): (N, C * kh * kw, L) -> (N, C, *output_size).
+    Example: ``F.fold(F.unfold(x, 2, stride=2), x.shape[2:], 2, stride=2)`` gives x back."""
+    x = _t(input, "fold")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"fold: expected a 2-D (unbatched) or 3-D input, got shape {x.shape}")
+    unbatched = x.ndim == 2
+    if unbatched:
+        x = x.unsqueeze(0)
+    o = _ntuple("fold", "output_size", output_size, 2)
+    k = _ntuple("fold", "kernel_size", kernel_size, 2)
+    d = _ntuple("fold", "dilation", dilation, 2)
+    p = _ntuple("fold", "padding", padding, 2)
+    s = _ntuple("fold", "stride", stride, 2)
+    kk = k[0] * k[1]
+    blocks = [(o[a] + 2 * p[a] - d[a] * (k[a] - 1) - 1) // s[a] + 1 for a in range(2)]
+    if x.shape[1] % kk or min(blocks) <= 0 or x.shape[2] != blocks[0] * blocks[1]:
+        raise ValueError(f"fold: input of shape {tuple(input.shape)} does not match "
+                         f"kernel_size={k} and output_size={o}: expected C * {kk} rows and "
+                         f"{max(blocks[0], 0) * max(blocks[1], 0)} blocks")
+    c = x.shape[1] // kk
+    cols = x.reshape(x.shape[0], c * kk, blocks[0], blocks[1])
+    b = x._b
+    y = _wrap(b.conv_transpose2d(cols._impl, _one_hot_taps(x, c, k)._impl, list(s), list(p),
+                                 list(d), c, list(o)), b)
+    return y.squeeze(0) if unbatched else y
+
+
 __all__ = [
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d",
-    "avg_pool1d", "avg_pool2d", "batch_norm", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
-    "group_norm", "instance_norm", "layer_norm", "max_pool1d", "max_pool2d", "pad",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "batch_norm",
+    "conv1d",
+    "conv2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "dropout1d",
+    "dropout2d",
+    "fold",
+    "group_norm",
+    "instance_norm",
+    "interpolate",
+    "layer_norm",
+    "max_pool1d",
+    "max_pool2d",
+    "pad",
+    "unfold",
 ]

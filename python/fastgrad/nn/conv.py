@@ -1,5 +1,6 @@
 """Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d (torch.nn's names,
-arguments, parameter shapes, initialisation and state_dict keys ``weight`` / ``bias``).
+arguments, parameter shapes, initialisation and state_dict keys ``weight`` / ``bias``); and the
+parameter-free spatial layers Unfold, Fold, Upsample, Dropout1d, Dropout2d.
 
 Each forward is one call into nn.functional (padding modes other than zeros through ``F.pad``).
 """
@@ -201,3 +202,93 @@ class ConvTranspose1d(ConvTranspose2d):
     k)."""
 
     _nd = 1
+
+
+class Unfold(Module):
+    """Sliding local blocks: (N, C, H, W) -> (N, C * kh * kw, L) (see F.unfold)."""
+
+    def __init__(self, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                 stride: Any = 1) -> None:
+        super().__init__()
+        self.kernel_size, self.dilation, self.padding, self.stride = (kernel_size, dilation,
+                                                                      padding, stride)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return FC.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, dilation={self.dilation}, "
+                f"padding={self.padding}, stride={self.stride}")
+
+
+class Fold(Module):
+    """Sums sliding local blocks back into (N, C, *output_size) (see F.fold)."""
+
+    def __init__(self, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                 stride: Any = 1) -> None:
+        super().__init__()
+        self.output_size = output_size
+        self.kernel_size, self.dilation, self.padding, self.stride = (kernel_size, dilation,
+                                                                      padding, stride)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return FC.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding,
+                       self.stride)
+
+    def extra_repr(self) -> str:
+        return (f"output_size={self.output_size}, kernel_size={self.kernel_size}, "
+                f"dilation={self.dilation}, padding={self.padding}, stride={self.stride}")
+
+
+class Upsample(Module):
+    """Resizes (N, C, L) or (N, C, H, W): nearest, linear or bilinear (see F.interpolate).
+    Example: ``nn.Upsample(scale_factor=2, mode='bilinear', align_corners=True)``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                 align_corners: bool | None = None,
+                 recompute_scale_factor: bool | None = None) -> None:
+        super().__init__()
+        self.size, self.scale_factor, self.mode = size, scale_factor, mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, input: Tensor) -> Tensor:
+        return FC.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
+                              self.recompute_scale_factor)
+
+    def extra_repr(self) -> str:
+        s = f"size={self.size}" if self.size is not None else \
+            f"scale_factor={float(self.scale_factor)}"
+        return s + f", mode='{self.mode}'"
+
+
+class _ChannelDropout(Module):
+    _spatial = 2
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{type(self).__name__}: probability has to be between 0 and 1, "
+                             f"but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return FC._channel_dropout(type(self).__name__, input, self.p, self.training,
+                                   self._spatial)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(_ChannelDropout):
+    """Zeroes whole channels of (N, C, L) with probability p in training (scales by 1/(1-p))."""
+
+    _spatial = 1
+
+
+class Dropout2d(_ChannelDropout):
+    """Zeroes whole channels of (N, C, H, W) with probability p in training (scales by
+    1/(1-p))."""
+
+    _spatial = 2
