@@ -606,7 +606,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
-        mean, var = _moments(x, dims)
+        # two passes over x for the statistics, two for y = d * scale + shift (scale and shift
+        # per channel), so the graph holds few full-size tensors
+        mean = x.mean(dims, keepdim=True)
+        d = x - mean
+        var = (d * d).mean(dims, keepdim=True)
         if running_mean is not None or running_var is not None:
             from fastgrad.autograd.grad_mode import no_grad
 
@@ -617,13 +621,20 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                 if running_var is not None:
                     unbiased = var.reshape(c).detach() * (n / (n - 1))
                     running_var.copy_(running_var * (1 - m) + unbiased * m)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("batch_norm: running_mean and running_var are needed when not "
-                             "training")
-        mean, var = running_mean.reshape(shape), running_var.reshape(shape)
-    y = (x - mean) / (var + eps).sqrt()
-    return _affine(y, weight, bias, shape)
+        scale = 1.0 / (var + eps).sqrt()
+        if weight is not None:
+            scale = scale * weight.reshape(shape)
+        y = d * scale
+        return y if bias is None else y + bias.reshape(shape)
+    if running_mean is None or running_var is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed when not training")
+    scale = 1.0 / (running_var.reshape(shape) + eps).sqrt()
+    if weight is not None:
+        scale = scale * weight.reshape(shape)
+    shift = -running_mean.reshape(shape) * scale
+    if bias is not None:
+        shift = shift + bias.reshape(shape)
+    return x * scale + shift
 
 
 def layer_norm(input: Tensor, normalized_shape: Sequence[int] | int,
