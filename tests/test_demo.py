@@ -56,6 +56,19 @@ def test_demo_python_backend_quick(tmp_path: Path) -> None:
     assert "fastgrad (python): test accuracy" in r.stdout
 
 
+def test_demo_cnn_two_epochs() -> None:
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed")
+    pytest.importorskip("tqdm", reason="tqdm is not installed")
+    backend = "cpp" if "cpp" in _backend.available() else "python"
+    cmd = [sys.executable, "-m", "fastgrad.demo", "--model", "cnn", "--epochs", "2",
+           "--backend", backend, "--threads", "1"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert "CNN conv 1-16-32" in r.stdout
+    acc = float(r.stdout.split(f"fastgrad ({backend}): test accuracy ")[1].split("%")[0])
+    assert acc > 80.0
+
+
 @pytest.mark.parametrize("missing", ["sklearn", "tqdm"])
 def test_demo_missing_dependency_message(missing: str, monkeypatch: pytest.MonkeyPatch,
                                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -76,6 +76,30 @@ Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tenso
 // matmul(a, b) (from the table): a (..., M, K) @ b (..., K, N) -> (..., M, N), batch dims
 // broadcast; both at least 2-D.
 
+// ops_conv.cpp -----------------------------------------------------------------------------------
+// conv2d: x (N, C, H, W) * w (O, C/groups, KH, KW) -> (N, O, OH, OW), symmetric zero padding;
+// stride, padding, dilation: 2 values each. conv_transpose2d: its gradient w.r.t. x, gy (N, O, OH,
+// OW) with the same w -> (N, C, input_size[0], input_size[1]). conv2d_weight: its gradient w.r.t.
+// w, of weight_shape. Each is the others' derivative rule.
+Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stride,
+              const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+              int64_t groups);
+Tensor conv_transpose2d(const Tensor& gy, const Tensor& w, const std::vector<int64_t>& stride,
+                        const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+                        int64_t groups, const std::vector<int64_t>& input_size);
+Tensor conv2d_weight(const Tensor& x, const Tensor& gy, const Shape& weight_shape,
+                     const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                     const std::vector<int64_t>& dilation, int64_t groups);
+
+// ops_pool.cpp -----------------------------------------------------------------------------------
+// max_pool2d: x (N, C, H, W) -> (values, positions), both (N, C, OH, OW) with output_size given;
+// positions (int64) index x.flat (over all planes). Its rule: put_add of g at the positions.
+std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const std::vector<int64_t>& kernel,
+                                     const std::vector<int64_t>& stride,
+                                     const std::vector<int64_t>& padding,
+                                     const std::vector<int64_t>& dilation,
+                                     const std::vector<int64_t>& output_size);
+
 // ops_inplace.cpp (no autograd: used under no_grad by optimizers and initialisation) -----------
 void copy_(const Tensor& dst, const Tensor& src);  // broadcast src to dst, casting dtype
 void fill_(const Tensor& dst, double value);

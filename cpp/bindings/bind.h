@@ -31,5 +31,8 @@ void bind_autograd(pybind11::module_& m);
 // bind_rnn.cpp: lstm_cell, gru_cell; bind_attention.cpp: attention (fused, custom signatures).
 void bind_rnn(pybind11::module_& m);
 void bind_attention(pybind11::module_& m);
+// bind_conv.cpp: conv2d, conv_transpose2d, conv2d_weight; bind_pool.cpp: max_pool2d.
+void bind_conv(pybind11::module_& m);
+void bind_pool(pybind11::module_& m);
 
 }  // namespace fastgrad::bindings

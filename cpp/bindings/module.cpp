@@ -93,5 +93,7 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_optim(m);
   bindings::bind_rnn(m);
   bindings::bind_attention(m);
+  bindings::bind_conv(m);
+  bindings::bind_pool(m);
   bind_runtime(m);
 }

@@ -145,8 +145,13 @@ def cross_entropy_rows_backward(
 def lstm_cell(gates: TensorImpl, c: TensorImpl, /) -> TensorImpl: ...
 def gru_cell(xg: TensorImpl, hg: TensorImpl, h: TensorImpl, /) -> TensorImpl: ...
 def attention(
-    q: TensorImpl, k: TensorImpl, v: TensorImpl, mask: TensorImpl | None, causal: bool,
-    scale: float, /
+    q: TensorImpl,
+    k: TensorImpl,
+    v: TensorImpl,
+    mask: TensorImpl | None,
+    causal: bool,
+    scale: float,
+    /,
 ) -> TensorImpl: ...
 
 # shape and indexing (reshape, permute, expand and slice return views)
@@ -333,3 +338,41 @@ def rmsprop_step_(
     centered: bool,
     maximize: bool,
 ) -> None: ...
+def conv2d(
+    arg0: TensorImpl,
+    arg1: TensorImpl,
+    arg2: Sequence[int],
+    arg3: Sequence[int],
+    arg4: Sequence[int],
+    arg5: int,
+    /,
+) -> TensorImpl: ...
+def conv2d_weight(
+    arg0: TensorImpl,
+    arg1: TensorImpl,
+    arg2: Sequence[int],
+    arg3: Sequence[int],
+    arg4: Sequence[int],
+    arg5: Sequence[int],
+    arg6: int,
+    /,
+) -> TensorImpl: ...
+def conv_transpose2d(
+    arg0: TensorImpl,
+    arg1: TensorImpl,
+    arg2: Sequence[int],
+    arg3: Sequence[int],
+    arg4: Sequence[int],
+    arg5: int,
+    arg6: Sequence[int],
+    /,
+) -> TensorImpl: ...
+def max_pool2d(
+    arg0: TensorImpl,
+    arg1: Sequence[int],
+    arg2: Sequence[int],
+    arg3: Sequence[int],
+    arg4: Sequence[int],
+    arg5: Sequence[int],
+    /,
+) -> tuple[TensorImpl, TensorImpl]: ...

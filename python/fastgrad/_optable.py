@@ -88,6 +88,9 @@ PRIMITIVES: tuple[Primitive, ...] = (
     *_custom("put_add", "index"),
     # products and losses
     *_binary("matmul", "matmul"),
+    # convolution (each of the three is the others' derivative rule)
+    *_custom("conv2d conv_transpose2d conv2d_weight", "conv"),
+    *_custom("max_pool2d", "pool"),
     *_custom("cross_entropy_rows cross_entropy_rows_backward", "loss"),
     # fused recurrent-cell gates (nn/rnn.py), forward + fused backward
     *_custom("lstm_cell gru_cell", "rnn"),

@@ -1,4 +1,5 @@
-"""``python -m fastgrad.demo``: train an MLP on scikit-learn's handwritten digits with fastgrad.
+"""``python -m fastgrad.demo``: train an MLP (or, with ``--model cnn``, a small CNN) on
+scikit-learn's handwritten digits with fastgrad.
 
 It prints the test accuracy and the time per step, then trains the same network from the same
 weights on the same batches with hand-written NumPy forward and backward passes (the lecture's
@@ -90,7 +91,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Train an MLP on scikit-learn's digits with fastgrad, then with hand-written "
                     "NumPy, and compare accuracy and speed.",
     )
-    p.add_argument("--epochs", type=int, default=40, help="passes over the training set (40)")
+    p.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                   help="mlp (default) or cnn: conv 1->16->32 3x3, max-pool 2, linear 512->64->10 "
+                        "(no NumPy reference run)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="passes over the training set (40 for mlp, 20 for cnn)")
     p.add_argument("--hidden", type=int, default=128, help="hidden units (128)")
     p.add_argument("--batch-size", type=int, default=32, help="samples per step (32)")
     p.add_argument("--lr", type=float, default=0.02, help="SGD learning rate (0.02, momentum 0.9)")
@@ -104,6 +109,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--no-reference", action="store_true",
                    help="skip the NumPy reference run")
     args = p.parse_args(argv)
+    if args.epochs is None:
+        args.epochs = 40 if args.model == "mlp" else 20
+    if args.model == "cnn":
+        args.no_reference = True
     for name in ("epochs", "hidden", "batch_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -171,7 +180,7 @@ def _plot(path: str, history: dict[str, list[float]]) -> None:
     ax2 = ax1.twinx()
     ax2.plot(epochs, [100 * a for a in history["acc"]], color="tab:orange", label="test accuracy")
     ax2.set_ylabel("test accuracy (%)", color="tab:orange")
-    ax1.set_title("fastgrad MLP on scikit-learn digits")
+    ax1.set_title("fastgrad model on scikit-learn digits")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -182,8 +191,15 @@ def train_fastgrad(args: argparse.Namespace, data: tuple, plan: list, fg: Any, t
     from fastgrad import nn, optim
 
     xtr, xte, ytr, yte = data
-    model = nn.Sequential(nn.Linear(xtr.shape[1], args.hidden), nn.ReLU(),
-                          nn.Linear(args.hidden, 10))
+    if args.model == "cnn":  # images (N, 1, 8, 8)
+        xtr, xte = xtr.reshape(-1, 1, 8, 8), xte.reshape(-1, 1, 8, 8)
+        model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                              nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(),
+                              nn.Linear(64, 10))
+    else:
+        model = nn.Sequential(nn.Linear(xtr.shape[1], args.hidden), nn.ReLU(),
+                              nn.Linear(args.hidden, 10))
     init = {k: np.array(v) for k, v in model.state_dict().items()}
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
@@ -260,7 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = load_digits_split(args.seed)
     xtr, xte = data[0], data[1]
     plan = batches(len(xtr), args.batch_size, args.epochs, args.seed)
-    print(f"fastgrad demo: MLP {xtr.shape[1]}-{args.hidden}-10 (ReLU), softmax cross-entropy, "
+    arch = ("CNN conv 1-16-32 3x3 (ReLU), max-pool 2, linear 512-64-10" if args.model == "cnn"
+            else f"MLP {xtr.shape[1]}-{args.hidden}-10 (ReLU)")
+    print(f"fastgrad demo: {arch}, softmax cross-entropy, "
           f"SGD lr {args.lr} momentum 0.9, on scikit-learn digits: {len(xtr)} train / "
           f"{len(xte)} test images, batch {args.batch_size}, {args.epochs} epochs; backend "
           f"{fg.get_backend()}, {fg.get_num_threads()} thread(s)")

@@ -6,6 +6,19 @@ Names and behaviour follow torch.nn, so a model written for PyTorch runs with it
 from __future__ import annotations
 
 from fastgrad.nn import functional, init, utils
+
+# --- vision layers (issue 15): conv.py, pooling.py, normalization.py ---------------------------
+from fastgrad.nn.conv import (
+    Conv1d,
+    Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    Dropout1d,
+    Dropout2d,
+    Fold,
+    Unfold,
+    Upsample,
+)
 from fastgrad.nn.layers import (
     ELU,
     Dropout,
@@ -40,6 +53,24 @@ from fastgrad.nn.losses import (
     TripletMarginLoss,
 )
 from fastgrad.nn.module import Module, Parameter, StateDictShapeError
+from fastgrad.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    LayerNorm,
+)
+from fastgrad.nn.pooling import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    MaxPool1d,
+    MaxPool2d,
+)
 
 __all__ = [
     "ELU",
@@ -97,4 +128,30 @@ __all__ += [
     "LSTMCell", "Mish", "MultiheadAttention", "RNNBase", "RNNCell", "RNNCellBase", "SiLU",
     "Softplus", "Softsign", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
     "TransformerEncoder", "TransformerEncoderLayer", "utils",
+]
+
+__all__ += [  # vision layers (issue 15)
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "AvgPool1d",
+    "AvgPool2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "Dropout1d",
+    "Dropout2d",
+    "Fold",
+    "GroupNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "LayerNorm",
+    "MaxPool1d",
+    "MaxPool2d",
+    "Unfold",
+    "Upsample",
 ]

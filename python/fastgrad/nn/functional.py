@@ -404,3 +404,6 @@ from fastgrad.nn._functional_seq import (
 
 __all__ += ["embedding", "embedding_bag", "gelu", "hardswish", "hardtanh", "mish", "one_hot",
             "scaled_dot_product_attention", "silu", "softsign"]
+
+# --- convolution, padding, pooling, normalization: nn/_functional_conv.py ---------------------
+from fastgrad.nn._functional_conv import *

@@ -8,12 +8,14 @@ from fastgrad._optable import PRIMITIVES, RUNTIME
 from fastgrad.reference import (
     engine,
     ops_attention,
+    ops_conv,
     ops_elementwise,
     ops_index,
     ops_inplace,
     ops_loss,
     ops_matmul,
     ops_optim,
+    ops_pool,
     ops_reduce,
     ops_rnn,
     ops_shape,
@@ -23,7 +25,7 @@ from fastgrad.reference import (
 _FAMILIES = {
     "elementwise": ops_elementwise, "index": ops_index, "inplace": ops_inplace, "loss": ops_loss,
     "matmul": ops_matmul, "optim": ops_optim, "reduce": ops_reduce, "shape": ops_shape,
-    "rnn": ops_rnn, "attention": ops_attention,
+    "rnn": ops_rnn, "attention": ops_attention, "conv": ops_conv, "pool": ops_pool,
 }
 _RUNTIME_HOMES = (engine, tape)
 

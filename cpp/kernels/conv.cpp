@@ -1,0 +1,420 @@
+// 2-D convolution as GEMMs over packed image patches (see conv.h). Patches are packed per image
+// and per block of output positions (at most kColElems elements), so no full im2col buffer is
+// made for large inputs; a 1x1, stride-1, unpadded convolution reads the image in place.
+// Threads: over images when the batch is at least the thread count (each GEMM then runs on its
+// thread), else inside each GEMM. Every output element is computed by one fixed sequence of
+// operations, so results are bitwise identical for any thread count.
+#include "kernels/conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "tensor/iter.h"
+
+namespace fastgrad {
+namespace {
+
+constexpr int64_t kColElems = 1 << 20;  // patch block per thread: 4 MB of float32
+constexpr int64_t kWorkMin = 1 << 16;   // multiply-adds below which no thread is started
+constexpr int64_t kChunks = 8;          // image chunks of the weight gradient
+
+// Output positions per patch block for K patch rows and P positions.
+int64_t block_positions(int64_t K, int64_t P) {
+  if (K * P <= kColElems) return P;
+  return std::max<int64_t>(64, kColElems / std::max<int64_t>(K, 1));
+}
+
+bool is_pointwise(const ConvGeom& g) {
+  return g.KH == 1 && g.KW == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+}
+
+// col (Cg*KH*KW, p1-p0), row r = (c, i, j): x_c at the input position of output p and tap (i, j),
+// 0 in the padding. x points at the group's first channel of one image.
+template <class T>
+void pack_patches(const ConvGeom& g, int64_t Cg, const T* x, int64_t p0, int64_t p1, T* col) {
+  const int64_t pb = p1 - p0;
+  for (int64_t c = 0; c < Cg; ++c) {
+    const T* xc = x + c * g.H * g.W;
+    for (int64_t i = 0; i < g.KH; ++i) {
+      for (int64_t j = 0; j < g.KW; ++j) {
+        T* row = col + ((c * g.KH + i) * g.KW + j) * pb;
+        for (int64_t p = p0; p < p1;) {
+          const int64_t oy = p / g.OW, ox0 = p % g.OW;
+          const int64_t ox1 = std::min(g.OW, ox0 + (p1 - p));
+          const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+          T* dst = row + (p - p0);
+          if (iy < 0 || iy >= g.H) {
+            std::fill(dst, dst + (ox1 - ox0), T(0));
+          } else {
+            const T* src = xc + iy * g.W;
+            const int64_t off = j * g.dw - g.pw;
+            // ox in [lo, hi) reads inside the row: 0 <= ox * sw + off < W
+            int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+            int64_t hi = g.W - off <= 0 ? 0 : (g.W - off + g.sw - 1) / g.sw;
+            lo = std::clamp(lo, ox0, ox1);
+            hi = std::clamp(hi, lo, ox1);
+            std::fill(dst, dst + (lo - ox0), T(0));
+            if (g.sw == 1) {
+              std::copy(src + lo + off, src + hi + off, dst + (lo - ox0));
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox) dst[ox - ox0] = src[ox * g.sw + off];
+            }
+            std::fill(dst + (hi - ox0), dst + (ox1 - ox0), T(0));
+          }
+          p += ox1 - ox0;
+        }
+      }
+    }
+  }
+}
+
+// The adjoint of pack_patches: dx_c at each input position += the col entries that read it.
+template <class T>
+void unpack_add(const ConvGeom& g, int64_t Cg, const T* col, int64_t p0, int64_t p1, T* dx) {
+  const int64_t pb = p1 - p0;
+  for (int64_t c = 0; c < Cg; ++c) {
+    T* dc = dx + c * g.H * g.W;
+    for (int64_t i = 0; i < g.KH; ++i) {
+      for (int64_t j = 0; j < g.KW; ++j) {
+        const T* row = col + ((c * g.KH + i) * g.KW + j) * pb;
+        for (int64_t p = p0; p < p1;) {
+          const int64_t oy = p / g.OW, ox0 = p % g.OW;
+          const int64_t ox1 = std::min(g.OW, ox0 + (p1 - p));
+          const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+          if (iy >= 0 && iy < g.H) {
+            T* dst = dc + iy * g.W;
+            const T* src = row + (p - p0);
+            const int64_t off = j * g.dw - g.pw;
+            int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+            int64_t hi = g.W - off <= 0 ? 0 : (g.W - off + g.sw - 1) / g.sw;
+            lo = std::clamp(lo, ox0, ox1);
+            hi = std::clamp(hi, lo, ox1);
+            for (int64_t ox = lo; ox < hi; ++ox) dst[ox * g.sw + off] += src[ox - ox0];
+          }
+          p += ox1 - ox0;
+        }
+      }
+    }
+  }
+}
+
+// Runs body(n, col) for every image n: on threads over images when there are enough images and
+// work, else serially (the GEMMs inside then use the threads). col: a per-thread buffer.
+template <class T, class F>
+void for_images(const ConvGeom& g, int64_t col_len, int64_t work, F body) {
+  const int threads = num_threads();
+  if (threads > 1 && g.N >= threads && work >= kWorkMin) {
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<T> col(static_cast<size_t>(col_len));
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < g.N; ++n) body(n, col.data());
+    }
+    return;
+  }
+  std::vector<T> col(static_cast<size_t>(col_len));
+  for (int64_t n = 0; n < g.N; ++n) body(n, col.data());
+}
+
+
+// --- depthwise (one input and one output channel per group): direct loops --------------------
+// Note [Depthwise order]: each output sums its taps in (i, j) order, each weight gradient its
+// images in order, whatever the threads: deterministic, and different from the GEMM path's order.
+
+// The output columns [lo, hi) whose tap at column offset off reads inside a row of width W.
+inline void tap_range(int64_t off, int64_t sw, int64_t W, int64_t OW, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+  hi = W - off <= 0 ? 0 : (W - off + sw - 1) / sw;
+  lo = std::min(lo, OW);
+  hi = std::clamp(hi, lo, OW);
+}
+
+bool is_depthwise(const ConvGeom& g) { return g.C == g.groups && g.O == g.groups; }
+
+template <class F>
+void for_planes(int64_t planes, int64_t work, F body) {
+  const int threads = num_threads();
+  if (threads > 1 && planes > 1 && work >= kWorkMin) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t p = 0; p < planes; ++p) body(p);
+    return;
+  }
+  for (int64_t p = 0; p < planes; ++p) body(p);
+}
+
+template <class T>
+void depthwise_forward(const ConvGeom& g, const T* x, const T* w, T* y) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  for_planes(g.N * g.C, g.N * g.C * P * KK, [&](int64_t q) {
+    const int64_t c = q % g.C;
+    const T* xp = x + q * HW;
+    T* yp = y + q * P;
+    std::fill(yp, yp + P, T(0));
+    for (int64_t i = 0; i < g.KH; ++i) {
+      for (int64_t j = 0; j < g.KW; ++j) {
+        const T wv = w[c * KK + i * g.KW + j];
+        const int64_t off = j * g.dw - g.pw;
+        int64_t lo, hi;
+        tap_range(off, g.sw, g.W, g.OW, lo, hi);
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+          const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+          if (iy < 0 || iy >= g.H) continue;
+          const T* __restrict xr = xp + iy * g.W + off;
+          T* __restrict yr = yp + oy * g.OW;
+          if (g.sw == 1) {
+            for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox];
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * g.sw];
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void depthwise_input_grad(const ConvGeom& g, const T* gy, const T* w, T* dx) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  for_planes(g.N * g.C, g.N * g.C * P * KK, [&](int64_t q) {
+    const int64_t c = q % g.C;
+    const T* gp = gy + q * P;
+    T* dp = dx + q * HW;
+    std::fill(dp, dp + HW, T(0));
+    for (int64_t i = 0; i < g.KH; ++i) {
+      for (int64_t j = 0; j < g.KW; ++j) {
+        const T wv = w[c * KK + i * g.KW + j];
+        const int64_t off = j * g.dw - g.pw;
+        int64_t lo, hi;
+        tap_range(off, g.sw, g.W, g.OW, lo, hi);
+        for (int64_t oy = 0; oy < g.OH; ++oy) {
+          const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+          if (iy < 0 || iy >= g.H) continue;
+          T* __restrict dr = dp + iy * g.W + off;
+          const T* __restrict gr = gp + oy * g.OW;
+          if (g.sw == 1) {
+            for (int64_t ox = lo; ox < hi; ++ox) dr[ox] += wv * gr[ox];
+          } else {
+            for (int64_t ox = lo; ox < hi; ++ox) dr[ox * g.sw] += wv * gr[ox];
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void depthwise_weight_grad(const ConvGeom& g, const T* x, const T* gy, T* dw) {
+  const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  // Per channel, per tap, one partial sum per output column (a vectorisable update), summed
+  // over columns at the end: a fixed order (Note [Depthwise order]).
+  const auto body = [&](int64_t c, T* acc) {
+    std::fill(acc, acc + KK * g.OW, T(0));
+    for (int64_t n = 0; n < g.N; ++n) {
+      const T* xp = x + (n * g.C + c) * HW;
+      const T* gp = gy + (n * g.C + c) * P;
+      for (int64_t i = 0; i < g.KH; ++i) {
+        for (int64_t j = 0; j < g.KW; ++j) {
+          const int64_t off = j * g.dw - g.pw;
+          int64_t lo, hi;
+          tap_range(off, g.sw, g.W, g.OW, lo, hi);
+          T* __restrict a = acc + (i * g.KW + j) * g.OW;
+          for (int64_t oy = 0; oy < g.OH; ++oy) {
+            const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+            if (iy < 0 || iy >= g.H) continue;
+            const T* __restrict xr = xp + iy * g.W + off;
+            const T* __restrict gr = gp + oy * g.OW;
+            if (g.sw == 1) {
+              for (int64_t ox = lo; ox < hi; ++ox) a[ox] += gr[ox] * xr[ox];
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox) a[ox] += gr[ox] * xr[ox * g.sw];
+            }
+          }
+        }
+      }
+    }
+    for (int64_t t = 0; t < KK; ++t) {
+      T sum = 0;
+      for (int64_t ox = 0; ox < g.OW; ++ox) sum += acc[t * g.OW + ox];
+      dw[c * KK + t] = sum;
+    }
+  };
+  const size_t len = static_cast<size_t>(KK * g.OW);
+  const int threads = num_threads();
+  if (threads > 1 && g.C > 1 && g.N * g.C * P * KK >= kWorkMin) {
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<T> acc(len);
+#pragma omp for schedule(static)
+      for (int64_t c = 0; c < g.C; ++c) body(c, acc.data());
+    }
+    return;
+  }
+  std::vector<T> acc(len);
+  for (int64_t c = 0; c < g.C; ++c) body(c, acc.data());
+}
+
+template <class T>
+void forward_impl(const ConvGeom& g, const T* x, const T* w, T* y) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
+  const int64_t P = g.OH * g.OW, HW = g.H * g.W;
+  if (g.N == 0 || g.O == 0 || P == 0) return;
+  if (K == 0) {
+    std::fill(y, y + g.N * g.O * P, T(0));
+    return;
+  }
+  if (is_depthwise(g)) {
+    depthwise_forward(g, x, w, y);
+    return;
+  }
+  const bool pointwise = is_pointwise(g);
+  const int64_t pb_max = block_positions(K, P);
+  for_images<T>(g, pointwise ? 0 : K * pb_max, g.O * K * P, [&](int64_t n, T* col) {
+    for (int64_t k = 0; k < g.groups; ++k) {
+      const T* xk = x + (n * g.C + k * Cg) * HW;
+      const T* wk = w + k * Og * K;
+      T* yk = y + (n * g.O + k * Og) * P;
+      if (pointwise) {
+        gemm(Og, P, K, wk, K, 1, xk, HW, 1, T(0), yk, P, 1);
+        continue;
+      }
+      for (int64_t p0 = 0; p0 < P; p0 += pb_max) {
+        const int64_t p1 = std::min(P, p0 + pb_max), pb = p1 - p0;
+        pack_patches(g, Cg, xk, p0, p1, col);
+        gemm(Og, pb, K, wk, K, 1, col, pb, 1, T(0), yk + p0, P, 1);
+      }
+    }
+  });
+}
+
+template <class T>
+void input_grad_impl(const ConvGeom& g, const T* gy, const T* w, T* dx) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
+  const int64_t P = g.OH * g.OW, HW = g.H * g.W;
+  if (g.N == 0 || g.C == 0 || HW == 0) return;
+  if (is_depthwise(g) && P > 0) {
+    depthwise_input_grad(g, gy, w, dx);
+    return;
+  }
+  const bool pointwise = is_pointwise(g);
+  const int64_t pb_max = block_positions(K, P);
+  for_images<T>(g, pointwise ? 0 : K * pb_max, g.O * K * P, [&](int64_t n, T* col) {
+    T* dxn = dx + n * g.C * HW;
+    if (!pointwise || g.O == 0) std::fill(dxn, dxn + g.C * HW, T(0));
+    if (g.O == 0 || P == 0) return;
+    for (int64_t k = 0; k < g.groups; ++k) {
+      const T* wk = w + k * Og * K;
+      const T* gk = gy + (n * g.O + k * Og) * P;
+      T* dxk = dxn + k * Cg * HW;
+      if (pointwise) {  // dx_k (Cg, HW) = W_k^T (Cg, Og) @ gy_k (Og, HW)
+        gemm(K, P, Og, wk, 1, K, gk, P, 1, T(0), dxk, HW, 1);
+        continue;
+      }
+      for (int64_t p0 = 0; p0 < P; p0 += pb_max) {
+        const int64_t p1 = std::min(P, p0 + pb_max), pb = p1 - p0;
+        gemm(K, pb, Og, wk, 1, K, gk + p0, P, 1, T(0), col, pb, 1);
+        unpack_add(g, Cg, col, p0, p1, dxk);
+      }
+    }
+  });
+}
+
+// dw (+)= sum over images [n0, n1) of gy_n @ patches(x_n)^T; beta: 0 for the first product.
+template <class T>
+void weight_grad_images(const ConvGeom& g, const T* x, const T* gy, int64_t n0, int64_t n1,
+                        T* dw, T* col, int64_t pb_max) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
+  const int64_t P = g.OH * g.OW, HW = g.H * g.W;
+  const bool pointwise = is_pointwise(g);
+  bool first = true;
+  for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t p0 = 0; p0 < P; p0 += pb_max) {
+      const int64_t p1 = std::min(P, p0 + pb_max), pb = p1 - p0;
+      for (int64_t k = 0; k < g.groups; ++k) {
+        const T* xk = x + (n * g.C + k * Cg) * HW;
+        const T* gk = gy + (n * g.O + k * Og) * P;
+        T* dwk = dw + k * Og * K;
+        const T beta = first ? T(0) : T(1);
+        if (pointwise) {  // dw_k (Og, Cg) = gy_k (Og, P) @ x_k^T (P, Cg)
+          gemm(Og, K, pb, gk + p0, P, 1, xk + p0, 1, HW, beta, dwk, K, 1);
+        } else {
+          pack_patches(g, Cg, xk, p0, p1, col);
+          gemm(Og, K, pb, gk + p0, P, 1, col, 1, pb, beta, dwk, K, 1);
+        }
+      }
+      first = false;
+    }
+  }
+}
+
+template <class T>
+void weight_grad_impl(const ConvGeom& g, const T* x, const T* gy, T* dw) {
+  const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
+  const int64_t P = g.OH * g.OW;
+  const int64_t len = g.O * K;
+  if (len == 0) return;
+  if (g.N == 0 || P == 0) {
+    std::fill(dw, dw + len, T(0));
+    return;
+  }
+  if (is_depthwise(g)) {
+    depthwise_weight_grad(g, x, gy, dw);
+    return;
+  }
+  const int64_t pb_max = block_positions(K, P);
+  const int64_t col_len = is_pointwise(g) ? 0 : K * pb_max;
+  const int64_t chunks = std::min(g.N, kChunks);
+  const int threads = num_threads();
+  if (chunks == 1 || threads == 1 || g.O * K * P * g.N < kWorkMin) {
+    // Same chunks and the same order of sums as the threaded path below.
+    std::vector<T> col(static_cast<size_t>(col_len)), part(static_cast<size_t>(len));
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t n0 = g.N * c / chunks, n1 = g.N * (c + 1) / chunks;
+      T* dst = c == 0 ? dw : part.data();
+      weight_grad_images(g, x, gy, n0, n1, dst, col.data(), pb_max);
+      if (c > 0) {
+        for (int64_t e = 0; e < len; ++e) dw[e] += part[e];
+      }
+    }
+    return;
+  }
+  std::vector<T> parts(static_cast<size_t>(chunks * len));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> col(static_cast<size_t>(col_len));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t n0 = g.N * c / chunks, n1 = g.N * (c + 1) / chunks;
+      weight_grad_images(g, x, gy, n0, n1, parts.data() + c * len, col.data(), pb_max);
+    }
+  }
+  std::copy(parts.begin(), parts.begin() + len, dw);
+  for (int64_t c = 1; c < chunks; ++c) {
+    const T* src = parts.data() + c * len;
+    for (int64_t e = 0; e < len; ++e) dw[e] += src[e];
+  }
+}
+
+}  // namespace
+
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
+  forward_impl(g, x, w, y);
+}
+void conv2d_forward(const ConvGeom& g, const double* x, const double* w, double* y) {
+  forward_impl(g, x, w, y);
+}
+void conv2d_input_grad(const ConvGeom& g, const float* gy, const float* w, float* dx) {
+  input_grad_impl(g, gy, w, dx);
+}
+void conv2d_input_grad(const ConvGeom& g, const double* gy, const double* w, double* dx) {
+  input_grad_impl(g, gy, w, dx);
+}
+void conv2d_weight_grad(const ConvGeom& g, const float* x, const float* gy, float* dw) {
+  weight_grad_impl(g, x, gy, dw);
+}
+void conv2d_weight_grad(const ConvGeom& g, const double* x, const double* gy, double* dw) {
+  weight_grad_impl(g, x, gy, dw);
+}
+
+}  // namespace fastgrad
