@@ -23,6 +23,7 @@ from fastgrad.nn.layers import (
 )
 from fastgrad.nn.losses import CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss
 from fastgrad.nn.module import Module, Parameter, StateDictShapeError
+from fastgrad.nn import parallel  # noqa: E402,I001 (h8-dist: nn.parallel.DistributedDataParallel)
 
 __all__ = [
     "ELU",
