@@ -70,7 +70,7 @@ class GroupMember:
 _state: dict[str, Any] = {"group": None, "prev_excepthook": None}
 
 
-def _MPI() -> Any:  # noqa: N802 (mpi4py's module is named MPI)
+def _MPI() -> Any:
     try:
         from mpi4py import MPI
     except ImportError as e:
@@ -127,7 +127,7 @@ _LAUNCHER_VARS = (
 )
 
 
-def _launcher_mismatch(MPI: Any) -> str | None:  # noqa: N803
+def _launcher_mismatch(MPI: Any) -> str | None:
     """A message if this process sees a world of 1 while its launcher started several."""
     for var, who in _LAUNCHER_VARS:
         v = os.environ.get(var)
@@ -135,11 +135,11 @@ def _launcher_mismatch(MPI: Any) -> str | None:  # noqa: N803
             lib = MPI.Get_library_version().strip().splitlines()[0]
             return (f"init_process_group: this process sees an MPI world of 1 process, but "
                     f"{who} started {v} ({var}={v}): the launcher and mpi4py's MPI library "
-                    f"differ, so every rank runs alone. mpi4py uses: {lib!r}. Launch with that "
-                    f"MPI's own mpiexec (`python -m mpi4py --mpi-library`, "
-                    f"`python -c 'import mpi4py; print(mpi4py.get_config())'` tell which; the "
-                    f"mpich wheel installs its mpiexec next to python), or rebuild mpi4py against "
-                    f"the launcher's MPI (pip install --no-binary mpi4py mpi4py).")
+                    f"differ, so every rank runs alone. mpi4py uses: {lib!r} (`python -m mpi4py "
+                    f"--mpi-library` shows its path). Launch with that MPI's own mpiexec (the "
+                    f"mpich wheel installs it next to python: {os.path.dirname(sys.executable)}), "
+                    f"or rebuild mpi4py against the launcher's MPI (pip install --no-binary "
+                    f"mpi4py mpi4py).")
     return None
 
 
@@ -182,7 +182,7 @@ def init_process_group(backend: str | None = "mpi", init_method: str | None = No
     secs = t.total_seconds() if isinstance(t, timedelta) else float(t)
     if secs <= 0:
         raise ValueError(f"init_process_group: timeout must be positive, got {timeout!r}")
-    MPI = _MPI()  # noqa: N806
+    MPI = _MPI()
     if not MPI.Is_initialized() or MPI.Is_finalized():
         raise RuntimeError("init_process_group: MPI is not initialized (mpi4py.rc.initialize = "
                            "False?) or already finalized")
@@ -242,7 +242,7 @@ class Work:
     def wait(self, timeout: timedelta | None = None) -> bool:
         if self._done:
             return True
-        MPI = _MPI()  # noqa: N806
+        MPI = _MPI()
         limit = self._group.timeout if timeout is None else (
             timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout))
         reqs, sts = self._requests, self._statuses
@@ -305,7 +305,7 @@ def _written(*ts: Tensor) -> None:
 
 
 def _mpi_op(op: Any, name: str, dtype: np.dtype) -> Any:
-    MPI = _MPI()  # noqa: N806
+    MPI = _MPI()
     if not isinstance(op, ReduceOp):
         raise TypeError(f"{name}: op must be a fastgrad.distributed.ReduceOp, got {op!r}")
     if op is ReduceOp.AVG and dtype.kind != "f":
@@ -356,7 +356,7 @@ def reduce(tensor: Tensor, dst: int = 0, op: ReduceOp = ReduceOp.SUM, group: Any
     dst = _check_rank(g, dst if group_dst is None else group_dst, "reduce", "dst")
     a, dt = _buf(tensor, "reduce")
     mop = _mpi_op(op, "reduce", a.dtype)
-    MPI = _MPI()  # noqa: N806
+    MPI = _MPI()
     mine = g.rank() == dst
     if mine:
         req = g.comm.Ireduce(MPI.IN_PLACE, [a, dt], mop, root=dst)
@@ -430,7 +430,7 @@ def all_gather_into_tensor(output_tensor: Tensor, input_tensor: Tensor, group: A
                 async_op)
 
 
-def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,  # noqa: A002
+def reduce_scatter_tensor(output: Tensor, input: Tensor, op: ReduceOp = ReduceOp.SUM,
                           group: Any = None, async_op: bool = False) -> Work | None:
     """Reduces ``input`` (world*numel(output) elements) over ranks; rank r keeps block r."""
     g = _group(group, "reduce_scatter_tensor")
@@ -506,7 +506,7 @@ def irecv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 
     """Starts receiving into ``tensor`` from ``src`` (None: any rank); ``wait()`` then
     ``result()`` is the sender's rank."""
     g = _group(group, "irecv")
-    MPI = _MPI()  # noqa: N806
+    MPI = _MPI()
     source = MPI.ANY_SOURCE if src is None else _check_rank(g, src, "irecv", "src")
     a, dt = _buf(tensor, "irecv")
     req = g.comm.Irecv([a, dt], source=source, tag=tag)
@@ -523,12 +523,16 @@ def irecv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 
 
 def send(tensor: Tensor, dst: int, group: Any = None, tag: int = 0) -> None:
     """Sends ``tensor`` to rank ``dst`` (returns when the buffer may be reused)."""
-    isend(tensor, dst, group, tag).wait()
+    w = isend(tensor, dst, group, tag)
+    w.what = "send"
+    w.wait()
 
 
 def recv(tensor: Tensor, src: int | None = None, group: Any = None, tag: int = 0) -> int:
     """Receives into ``tensor`` from ``src`` (None: any rank); returns the sender's rank."""
-    return irecv(tensor, src, group, tag).result()
+    w = irecv(tensor, src, group, tag)
+    w.what = "recv"
+    return w.result()
 
 
 # --- Python objects (pickled) ---------------------------------------------------------------------
@@ -537,7 +541,7 @@ def broadcast_object_list(object_list: list, src: int = 0, group: Any = None,
     """Rank ``src``'s picklable objects replace ``object_list``'s entries on every rank."""
     g = _group(group, "broadcast_object_list")
     src = _check_rank(g, src, "broadcast_object_list", "src")
-    MPI = _MPI()  # noqa: N806
+    MPI = _MPI()
     n = np.zeros(1, dtype=np.int64)
     data = b""
     if g.rank() == src:
@@ -548,7 +552,7 @@ def broadcast_object_list(object_list: list, src: int = 0, group: Any = None,
         int(n[0]), dtype=np.uint8)
     Work("broadcast_object_list", g, [g.comm.Ibcast([buf, MPI.BYTE], root=src)]).wait()
     if g.rank() != src:
-        got = pickle.loads(buf.tobytes())  # noqa: S301 (from our own job's ranks)
+        got = pickle.loads(buf.tobytes())
         if len(got) != len(object_list):
             raise ValueError(f"broadcast_object_list: rank {src} sent {len(got)} objects, this "
                              f"rank's object_list has {len(object_list)} slots")
@@ -561,7 +565,7 @@ def all_gather_object(object_list: list, obj: Any, group: Any = None) -> None:
     if not isinstance(object_list, list) or len(object_list) != g.size():
         raise ValueError(f"all_gather_object: object_list must be a list of world_size="
                          f"{g.size()} entries")
-    MPI = _MPI()  # noqa: N806
+    MPI = _MPI()
     data = np.frombuffer(pickle.dumps(obj), dtype=np.uint8).copy()
     sizes = np.zeros(g.size(), dtype=np.int64)
     mine = np.array([data.size], dtype=np.int64)
@@ -573,5 +577,5 @@ def all_gather_object(object_list: list, obj: Any, group: Any = None) -> None:
     Work("all_gather_object", g, [g.comm.Iallgatherv(
         [data, MPI.BYTE], [out, (sizes.tolist(), displs.tolist()), MPI.BYTE])]).wait()
     for r in range(g.size()):
-        object_list[r] = pickle.loads(  # noqa: S301 (from our own job's ranks)
+        object_list[r] = pickle.loads(
             out[displs[r]:displs[r] + sizes[r]].tobytes())

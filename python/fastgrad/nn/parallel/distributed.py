@@ -196,7 +196,7 @@ class DistributedDataParallel(Module):
         from fastgrad.distributed._mpi import _group
 
         g = _group(self.process_group, "DistributedDataParallel")
-        MPI = dist._mpi._MPI()  # noqa: N806
+        MPI = dist._mpi._MPI()
         while self._next_launch < len(self._buckets):
             b = self._buckets[self._next_launch]
             if b.pending:
