@@ -246,6 +246,19 @@ for be in BACKENDS:
             o2.step()
         err = np.abs(flat(ref) - flat(model)).max()
         assert err < 1e-5, err
+    # gradient_as_bucket_view: .grad is the bucket's memory; the same bits as copying
+    fastgrad.manual_seed(0)
+    a = net(); b2 = net(); b2.load_state_dict(a.state_dict())
+    ma, mb = DDP(a), DDP(b2, gradient_as_bucket_view=True, bucket_cap_mb=0.0002)
+    oa = fastgrad.optim.SGD(ma.parameters(), lr=0.1, momentum=0.9)
+    ob = fastgrad.optim.SGD(mb.parameters(), lr=0.1, momentum=0.9)
+    for s in range(3):
+        for m, o in ((ma, oa), (mb, ob)):
+            o.zero_grad(set_to_none=s != 1)
+            F.cross_entropy(m(fastgrad.tensor(X[s, r*4:r*4+4])),
+                            fastgrad.tensor(Y[s, r*4:r*4+4])).backward()
+            o.step()
+        assert np.array_equal(flat(ma), flat(mb))
     # find_unused_parameters: a branch only rank 0 uses; a layer no rank uses keeps .grad None
     class Two(nn.Module):
         def __init__(self):
@@ -271,7 +284,7 @@ print("OK", r)
 
 
 @needs_mpi
-@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("n", [1, 2, 3])  # 3: the reduce-scatter + all-gather path
 def test_ddp(tmp_path: Path, n: int) -> None:
     out = _ok(_run(tmp_path, n, _DDP))
     assert out.count("OK") == n

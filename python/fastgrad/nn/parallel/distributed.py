@@ -13,6 +13,7 @@ import numpy as np
 from fastgrad import distributed as dist
 from fastgrad._hooks import queue_callback
 from fastgrad.nn.module import Module
+from fastgrad.tensor import _wrap
 
 _FIRST_BUCKET_BYTES = 1 << 20  # PyTorch's first bucket: about 1 MB, so communication starts early
 
@@ -20,16 +21,25 @@ _FIRST_BUCKET_BYTES = 1 << 20  # PyTorch's first bucket: about 1 MB, so communic
 class _Bucket:
     """Gradients of some parameters (one dtype) in one flat buffer, all-reduced as one message."""
 
-    __slots__ = ("buf", "index", "members", "offsets", "pending", "ready", "work")
+    __slots__ = ("buf", "chunk", "index", "members", "offsets", "pending", "ready", "work")
 
     def __init__(self, index: int, members: list[int], offsets: list[int], buf: np.ndarray) -> None:
         self.index = index
         self.members = members  # parameter indices
         self.offsets = offsets  # start of each member in buf (plus the end)
         self.buf = buf
+        self.chunk: np.ndarray | None = None  # this rank's share (reduce-scatter, > 2 ranks)
         self.pending = len(members)
         self.ready = [False] * len(members)
         self.work: Any = None
+
+
+# Note [Bitwise identical gradients]: every rank must end a step with the same parameters, bit
+# for bit, or replicas drift apart. Floating-point addition is commutative, so with 2 ranks the
+# all-reduce's a + b and b + a are the same bits. With more ranks MPI does not promise that every
+# rank adds in the same order, so DDP reduce-scatters (each share of a bucket is summed by exactly
+# one rank) and all-gathers those sums: identical bits by construction. The division by the world
+# size is the same operation on the same bits everywhere.
 
 
 class DistributedDataParallel(Module):
@@ -80,6 +90,7 @@ class DistributedDataParallel(Module):
         self.broadcast_buffers = broadcast_buffers
         self.find_unused_parameters = find_unused_parameters
         self.require_backward_grad_sync = True
+        self.gradient_as_bucket_view = gradient_as_bucket_view
         self.bucket_cap_mb = 25.0 if bucket_cap_mb is None else float(bucket_cap_mb)
         self.world_size = dist.get_world_size(process_group)
         self._params = [p for p in module.parameters() if p.requires_grad]
@@ -125,8 +136,10 @@ class DistributedDataParallel(Module):
             offsets = [0]
             for i in cur:
                 offsets.append(offsets[-1] + self._params[i].numel())
-            buf = np.zeros(offsets[-1], dtype=cur_dtype)
+            n = self.world_size  # padded to a multiple of n for the reduce-scatter
+            buf = np.zeros(-(-offsets[-1] // n) * n, dtype=cur_dtype)
             b = _Bucket(len(buckets), cur, offsets, buf)
+            b.chunk = np.zeros(buf.size // n, dtype=cur_dtype)
             for k, i in enumerate(cur):
                 where[i] = (b.index, k)
             buckets.append(b)
@@ -179,7 +192,10 @@ class DistributedDataParallel(Module):
                                "received a gradient twice in one backward pass (a reentrant "
                                "backward inside the pass is not supported)")
         p = self._params[i]
-        np.copyto(b.buf[b.offsets[k]:b.offsets[k + 1]], p.grad.detach().numpy().reshape(-1))
+        seg = b.buf[b.offsets[k]:b.offsets[k + 1]]
+        g = p.grad.detach().numpy().reshape(-1)
+        if g.ctypes.data != seg.ctypes.data:  # else .grad is the bucket's memory already
+            np.copyto(seg, g)
         b.ready[k] = True
         self._used[i] = 1
         b.pending -= 1
@@ -201,7 +217,10 @@ class DistributedDataParallel(Module):
             b = self._buckets[self._next_launch]
             if b.pending:
                 break
-            b.work = g.comm.Iallreduce(MPI.IN_PLACE, b.buf, MPI.SUM)
+            if self.world_size > 2:  # Note [Bitwise identical gradients]
+                b.work = g.comm.Ireduce_scatter_block(b.buf, b.chunk, MPI.SUM)
+            else:
+                b.work = g.comm.Iallreduce(MPI.IN_PLACE, b.buf, MPI.SUM)
             self._next_launch += 1
 
     def _finish_pass(self) -> None:
@@ -232,6 +251,14 @@ class DistributedDataParallel(Module):
             Work("DistributedDataParallel (gradient all-reduce)", g,
                  [b.work for b in self._buckets]).wait()
             n = self.world_size
+            if n > 2:  # each share was reduced by one rank; now every rank gets those bits
+                MPI = dist._mpi._MPI()  # noqa: N806
+                r, works = g.rank(), []
+                for b in self._buckets:
+                    c = b.chunk.size
+                    np.copyto(b.buf[r * c:(r + 1) * c], b.chunk)
+                    works.append(g.comm.Iallgather(MPI.IN_PLACE, b.buf))
+                Work("DistributedDataParallel (gradient all-gather)", g, works).wait()
             for b in self._buckets:
                 if n > 1:
                     np.divide(b.buf, b.buf.dtype.type(n), out=b.buf)
@@ -240,6 +267,9 @@ class DistributedDataParallel(Module):
                         continue  # no rank used it: .grad stays as it was
                     p = self._params[i]
                     seg = b.buf[b.offsets[k]:b.offsets[k + 1]]
+                    if self.gradient_as_bucket_view:  # .grad becomes the bucket's memory
+                        p.grad = _wrap(p._b.from_numpy(seg.reshape(tuple(p.shape))), p._b)
+                        continue
                     if p.grad is None:  # unused here, used elsewhere: .grad made here
                         p.grad = p.detach().clone()
                     gt = p.grad
