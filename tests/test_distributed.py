@@ -157,6 +157,19 @@ assert objs == [{"w": 1}, "x"]
 got = [None] * n
 dist.all_gather_object(got, ("rank", r))
 assert got == [("rank", k) for k in range(n)]
+try:   # fastgrad.utils.data (branch h2-data): rank and world size from the process group
+    from fastgrad.utils.data.distributed import DistributedSampler
+except ImportError:
+    DistributedSampler = None
+if DistributedSampler is not None:
+    for shuffle in (False, True):
+        s = DistributedSampler(list(range(7)), shuffle=shuffle, seed=3)
+        s.set_epoch(2)
+        mine = list(s)
+        shards = [None] * n
+        dist.all_gather_object(shards, mine)
+        assert len(mine) == -(-7 // n) and sorted(sum(shards, []))[:7] == list(range(7))
+        assert len(set(sum(shards, []))) == 7
 dist.barrier()
 dist.destroy_process_group()
 assert not dist.is_initialized()

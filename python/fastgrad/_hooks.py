@@ -44,6 +44,11 @@ def queue_callback(fn: Any) -> None:
     _callback_stack[-1].append(fn)
 
 
+def current_pass() -> object | None:
+    """A token of the backward pass now running (None outside backward)."""
+    return _callback_stack[-1] if _callback_stack else None
+
+
 def run_with_callbacks(run: Any) -> Any:
     """``run()`` (a backward pass), then the callbacks it queued, in order; returns run()'s value."""
     queued: list[Any] = []

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fastgrad import distributed as dist
-from fastgrad._hooks import queue_callback
+from fastgrad._hooks import current_pass, queue_callback
 from fastgrad.nn.module import Module
 from fastgrad.tensor import _wrap
 
@@ -103,7 +103,7 @@ class DistributedDataParallel(Module):
                                  f"{self._names.get(id(p))} is not contiguous")
         self._sync_module_states()
         self._buckets, self._where = self._make_buckets()
-        self._in_pass = False
+        self._in_pass: object | None = None  # the backward pass whose gradients are in flight
         self._next_launch = 0
         self._used = np.zeros(len(self._params), dtype=np.int64)
         me = weakref.ref(self)
@@ -182,8 +182,11 @@ class DistributedDataParallel(Module):
         """Post-accumulate hook of parameter i: its gradient into the bucket; launch what is full."""
         if not self.require_backward_grad_sync:
             return
-        if not self._in_pass:
-            self._in_pass = True
+        token = current_pass()
+        if self._in_pass is not token:
+            if self._in_pass is not None:
+                self._reset()  # the previous pass raised before its end-of-backward callback
+            self._in_pass = token
             queue_callback(self._finish_pass)
         bi, k = self._where[i]
         b = self._buckets[bi]
@@ -276,13 +279,16 @@ class DistributedDataParallel(Module):
                     np.copyto(dist._mpi._buf(gt, "DistributedDataParallel", "grad")[0], seg)
                     gt._b.bump_version(gt._impl)
         finally:
-            for b in self._buckets:
-                b.pending = len(b.members)
-                b.ready = [False] * len(b.members)
-                b.work = None
-            self._used[:] = 0
-            self._next_launch = 0
-            self._in_pass = False
+            self._reset()
+
+    def _reset(self) -> None:
+        for b in self._buckets:
+            b.pending = len(b.members)
+            b.ready = [False] * len(b.members)
+            b.work = None
+        self._used[:] = 0
+        self._next_launch = 0
+        self._in_pass = None
 
 
 def _make_hook(me: weakref.ref, i: int) -> Any:
