@@ -54,14 +54,14 @@ def _launch(n: int, *args: str, threads: int = 1) -> dict:
 
 
 # --- workers (run under mpiexec) -----------------------------------------------------------------
-def _torch_dist(rank: int, world: int):  # noqa: ANN202
+def _torch_dist(rank: int, world: int):
     import torch.distributed as tdist
     tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{os.environ['BENCH_PORT']}",
                              rank=rank, world_size=world)
     return tdist
 
 
-def _times(fn, reps: int) -> list[float]:  # noqa: ANN001
+def _times(fn, reps: int) -> list[float]:
     out = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -107,10 +107,10 @@ def worker_allreduce() -> None:
         print("RESULT " + json.dumps(res), flush=True)
 
 
-def _fg_mlp(mode: str, threads: int, rank: int):  # noqa: ANN202
+def _fg_mlp(mode: str, threads: int, rank: int):
     import fastgrad
-    import fastgrad.nn as nn
     import fastgrad.nn.functional as F
+    from fastgrad import nn
     fastgrad.set_num_threads(threads)
     fastgrad.manual_seed(0)
     net = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(),
@@ -131,7 +131,7 @@ def _fg_mlp(mode: str, threads: int, rank: int):  # noqa: ANN202
     return step
 
 
-def _torch_mlp(mode: str, threads: int, rank: int):  # noqa: ANN202
+def _torch_mlp(mode: str, threads: int, rank: int):
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(threads)

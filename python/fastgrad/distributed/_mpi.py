@@ -16,6 +16,7 @@ import numpy as np
 from fastgrad.tensor import Tensor
 
 _DEFAULT_TIMEOUT = timedelta(minutes=30)  # torch.distributed's default for non-NCCL backends
+_SPIN = 0.05  # seconds of tight polling before a wait starts sleeping
 
 
 class DistTimeoutError(RuntimeError):
@@ -247,17 +248,23 @@ class Work:
             timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout))
         reqs, sts = self._requests, self._statuses
         if not MPI.Request.Testall(reqs, sts):
-            deadline = time.monotonic() + limit
-            nap = 2e-6
+            # MPI advances a non-blocking collective only inside MPI calls: poll tightly for the
+            # first _SPIN seconds (yielding the core to other runnable processes, as MPI_Wait
+            # would spin), then with sleeps of up to 1 ms so that a long wait costs no CPU.
+            start = time.monotonic()
+            deadline = start + limit
             while not MPI.Request.Testall(reqs, sts):
+                now = time.monotonic()
+                if now - start < _SPIN and now < deadline:
+                    os.sched_yield()
+                    continue
+                time.sleep(min(1e-3, 0.05 * (now - start)))
                 if time.monotonic() > deadline:
                     raise DistTimeoutError(
                         f"{self.what}: rank {self._group.rank()} of {self._group.size()} waited "
                         f"more than the process group's timeout ({limit:g} s); a rank did not "
                         f"take part (it hung, died or called another operation). The process "
                         f"group cannot be used after this.")
-                time.sleep(nap)
-                nap = min(nap * 2, 1e-3)
         self._done = True
         if self._finish is not None:
             self._result = self._finish()

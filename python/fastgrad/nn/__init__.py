@@ -5,7 +5,7 @@ Names and behaviour follow torch.nn, so a model written for PyTorch runs with it
 
 from __future__ import annotations
 
-from fastgrad.nn import functional, init
+from fastgrad.nn import functional, init, parallel  # parallel: h8-dist (DistributedDataParallel)
 from fastgrad.nn.layers import (
     ELU,
     Dropout,
@@ -23,7 +23,6 @@ from fastgrad.nn.layers import (
 )
 from fastgrad.nn.losses import CrossEntropyLoss, L1Loss, MSELoss, MultiMarginLoss, NLLLoss
 from fastgrad.nn.module import Module, Parameter, StateDictShapeError
-from fastgrad.nn import parallel  # noqa: E402,I001 (h8-dist: nn.parallel.DistributedDataParallel)
 
 __all__ = [
     "ELU",
@@ -49,4 +48,5 @@ __all__ = [
     "Tanh",
     "functional",
     "init",
+    "parallel",
 ]

@@ -255,7 +255,7 @@ class DistributedDataParallel(Module):
                  [b.work for b in self._buckets]).wait()
             n = self.world_size
             if n > 2:  # each share was reduced by one rank; now every rank gets those bits
-                MPI = dist._mpi._MPI()  # noqa: N806
+                MPI = dist._mpi._MPI()
                 r, works = g.rank(), []
                 for b in self._buckets:
                     c = b.chunk.size
