@@ -47,7 +47,7 @@ def _run(tmp_path: Path, n: int | None, body: str, timeout: float = 60,
     script = tmp_path / "script.py"
     script.write_text(_PRELUDE.format(backends=_BACKENDS) + textwrap.dedent(body))
     e = dict(os.environ)
-    pkg = str(Path(fastgrad.__file__).resolve().parent.parent)
+    pkg = os.path.dirname(os.path.dirname(os.path.abspath(fastgrad.__file__)))  # no resolve()
     e["PYTHONPATH"] = pkg + os.pathsep + e.get("PYTHONPATH", "")
     e.setdefault("OMP_NUM_THREADS", "1")
     e.update(env or {})
@@ -189,7 +189,8 @@ def test_import_does_not_need_mpi() -> None:
             "assert 'mpi4py' not in sys.modules; "
             "assert not fastgrad.distributed.is_initialized()")
     subprocess.run([sys.executable, "-c", code], check=True,
-                   env={**os.environ, "PYTHONPATH": str(Path(fastgrad.__file__).parent.parent)})
+                   env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(
+                       os.path.abspath(fastgrad.__file__)))})
 
 
 def test_uninitialized_errors() -> None:
