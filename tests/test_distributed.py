@@ -30,8 +30,12 @@ def _mpiexec() -> str | None:
 
 
 needs_mpi = pytest.mark.skipif(
-    importlib.util.find_spec("mpi4py") is None or _mpiexec() is None,
-    reason="mpi4py or mpiexec not installed (pip install \"fastgrad[distributed]\")")
+    importlib.util.find_spec("mpi4py") is None or _mpiexec() is None
+    # tools/sanitize.sh preloads libasan: MPICH and its launcher are not built for that, and the
+    # in-process hook tests below cover fastgrad's C++ side under the sanitizer.
+    or "libasan" in os.environ.get("LD_PRELOAD", ""),
+    reason="mpi4py or mpiexec not installed (pip install \"fastgrad[distributed]\"), or "
+           "running under tools/sanitize.sh")
 
 _PRELUDE = """
 import os, sys
@@ -330,12 +334,13 @@ def test_timeout_raises_on_every_rank(tmp_path: Path) -> None:
         try:
             dist.recv(t, src=1 - r)             # nobody sends: both ranks wait
         except RuntimeError as e:
-            print("TIMEOUT", r, type(e).__name__, e, flush=True)
+            print(f"TIMEOUT {r} {type(e).__name__} {e}", flush=True)
         MPI.COMM_WORLD.Barrier()                # MPI itself still works
         os._exit(0)                             # the group's requests are still pending
         """, timeout=60)
-    assert "TIMEOUT 0 DistTimeoutError recv" in p.stdout, p.stdout + p.stderr
-    assert "TIMEOUT 1 DistTimeoutError recv" in p.stdout, p.stdout + p.stderr
+    # (the two ranks' lines may interleave)
+    assert p.stdout.count("DistTimeoutError") == 2, p.stdout + p.stderr
+    assert "recv: rank 0 of 2 waited" in p.stdout and "recv: rank 1 of 2 waited" in p.stdout
     assert "process group's timeout (0.5 s)" in p.stdout
 
 
