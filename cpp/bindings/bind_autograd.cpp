@@ -130,10 +130,11 @@ void bind_autograd(py::module_& m) {
   });
   // --- h8-dist: Tensor.register_post_accumulate_grad_hook ---
   m.def("register_post_accumulate_grad_hook", [](const Tensor& t, py::function fn) {
-    FG_RUNTIME_CHECK(t->requires_grad_ && t->is_leaf(),
-             "register_post_accumulate_grad_hook: only leaf tensors that require grad accumulate "
-             "a .grad (this tensor is ", (t->is_leaf() ? "a leaf that does not require grad" :
-             "not a leaf"), ")");
+    FG_RUNTIME_CHECK(
+        t->requires_grad_ && t->is_leaf(),
+        "register_post_accumulate_grad_hook: only leaf tensors that require grad accumulate "
+        "a .grad (this tensor is ",
+        (t->is_leaf() ? "a leaf that does not require grad" : "not a leaf"), ")");
     auto ref = std::make_shared<PyRef>(std::move(fn));
     t->post_acc_hooks_.push_back([ref](const Tensor& leaf) -> Tensor {
       py::gil_scoped_acquire gil;
