@@ -277,6 +277,24 @@ for be in BACKENDS:
                             fastgrad.tensor(Y[s, r*4:r*4+4])).backward()
             o.step()
         assert np.array_equal(flat(ma), flat(mb))
+    # a reentrant checkpoint inside the model: its inner backward fills the same buckets
+    class Ck(nn.Module):
+        def __init__(self, ck):
+            super().__init__()
+            self.ck = ck
+            self.l0 = nn.Linear(5, 6); self.l1 = nn.Linear(6, 6); self.l2 = nn.Linear(6, 3)
+        def forward(self, x):
+            f = lambda h: self.l1(h).relu()
+            h = self.l0(x)
+            return self.l2(fastgrad.checkpoint(f, h) if self.ck else f(h))
+    fastgrad.manual_seed(0)
+    plain = Ck(False); ck = Ck(True); ck.load_state_dict(plain.state_dict())
+    grads = []
+    for m in (DDP(plain, bucket_cap_mb=0.0001), DDP(ck, bucket_cap_mb=0.0001)):
+        F.cross_entropy(m(fastgrad.tensor(X[0, r*4:r*4+4])),
+                        fastgrad.tensor(Y[0, r*4:r*4+4])).backward()
+        grads.append(np.concatenate([p.grad.numpy().ravel() for p in m.parameters()]))
+    assert np.array_equal(grads[0], grads[1])
     # find_unused_parameters: a branch only rank 0 uses; a layer no rank uses keeps .grad None
     class Two(nn.Module):
         def __init__(self):

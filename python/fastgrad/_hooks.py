@@ -44,9 +44,18 @@ def queue_callback(fn: Any) -> None:
     _callback_stack[-1].append(fn)
 
 
-def current_pass() -> object | None:
-    """A token of the backward pass now running (None outside backward)."""
-    return _callback_stack[-1] if _callback_stack else None
+def queue_outer_callback(fn: Any) -> None:
+    """Like queue_callback, but for the outermost backward pass now running: a backward run
+    inside a backward (reentrant checkpoint) does not end it. DistributedDataParallel's wait."""
+    if not _callback_stack:
+        raise RuntimeError("queue_callback: can only be called during a backward pass "
+                           "(from a hook)")
+    _callback_stack[0].append(fn)
+
+
+def outer_pass() -> object | None:
+    """A token of the outermost backward pass now running (None outside backward)."""
+    return _callback_stack[0] if _callback_stack else None
 
 
 def run_with_callbacks(run: Any) -> Any:

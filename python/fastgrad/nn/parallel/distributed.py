@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from fastgrad import distributed as dist
-from fastgrad._hooks import current_pass, queue_callback
+from fastgrad._hooks import outer_pass, queue_outer_callback
 from fastgrad.nn.module import Module
 from fastgrad.tensor import _wrap
 
@@ -182,12 +182,13 @@ class DistributedDataParallel(Module):
         """Post-accumulate hook of parameter i: its gradient into the bucket; launch what is full."""
         if not self.require_backward_grad_sync:
             return
-        token = current_pass()
+        # The outermost pass: a reentrant backward inside it (checkpoint) fills the same buckets.
+        token = outer_pass()
         if self._in_pass is not token:
             if self._in_pass is not None:
                 self._reset()  # the previous pass raised before its end-of-backward callback
             self._in_pass = token
-            queue_callback(self._finish_pass)
+            queue_outer_callback(self._finish_pass)
         bi, k = self._where[i]
         b = self._buckets[bi]
         if b.ready[k]:
