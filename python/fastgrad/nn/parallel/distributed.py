@@ -191,21 +191,21 @@ class DistributedDataParallel(Module):
             queue_outer_callback(self._finish_pass)
         bi, k = self._where[i]
         b = self._buckets[bi]
-        if b.ready[k]:
-            raise RuntimeError(f"DistributedDataParallel: parameter {self._names.get(id(self._params[i]))} "
-                               "received a gradient twice in one backward pass (a reentrant "
-                               "backward inside the pass is not supported)")
         p = self._params[i]
-        seg = b.buf[b.offsets[k]:b.offsets[k + 1]]
-        g = p.grad.detach().numpy().reshape(-1)
-        if g.ctypes.data != seg.ctypes.data:  # else .grad is the bucket's memory already
-            np.copyto(seg, g)
+        if b.ready[k]:
+            raise RuntimeError(f"DistributedDataParallel: parameter {self._names.get(id(p))} "
+                               "received a gradient twice in one backward pass")
+        if self.world_size > 1:  # one rank: its gradient is the average, nothing to move
+            seg = b.buf[b.offsets[k]:b.offsets[k + 1]]
+            g = p.grad.detach().numpy().reshape(-1)
+            if g.ctypes.data != seg.ctypes.data:  # else .grad is the bucket's memory already
+                np.copyto(seg, g)
         b.ready[k] = True
         self._used[i] = 1
         b.pending -= 1
         if b.pending == 0:
             self._launch_ready()
-        elif self._next_launch:
+        elif self._next_launch and self.world_size > 1:
             # MPI progresses a non-blocking collective only inside MPI calls: poke the ones in
             # flight so they advance while backward computes.
             dist._mpi._MPI().Request.Testall([x.work for x in self._buckets[:self._next_launch]])
@@ -221,7 +221,9 @@ class DistributedDataParallel(Module):
             b = self._buckets[self._next_launch]
             if b.pending:
                 break
-            if self.world_size > 2:  # Note [Bitwise identical gradients]
+            if self.world_size == 1:
+                pass
+            elif self.world_size > 2:  # Note [Bitwise identical gradients]
                 b.work = g.comm.Ireduce_scatter_block(b.buf, b.chunk, MPI.SUM)
             else:
                 b.work = g.comm.Iallreduce(MPI.IN_PLACE, b.buf, MPI.SUM)
@@ -240,6 +242,9 @@ class DistributedDataParallel(Module):
                     "DistributedDataParallel: these parameters received no gradient in this "
                     f"backward pass: {names}. Pass find_unused_parameters=True to "
                     "DistributedDataParallel, or make every parameter take part in the loss")
+            n = self.world_size
+            if n == 1:
+                return
             used = None
             if self.find_unused_parameters:
                 for b in self._buckets:  # unused here: contributes zeros
@@ -253,8 +258,7 @@ class DistributedDataParallel(Module):
                 Work("DistributedDataParallel", g, [g.comm.Iallreduce(
                     dist._mpi._MPI().IN_PLACE, used, dist._mpi._MPI().SUM)]).wait()
             Work("DistributedDataParallel (gradient all-reduce)", g,
-                 [b.work for b in self._buckets]).wait()
-            n = self.world_size
+                 [b.work for b in self._buckets if b.work is not None]).wait()
             if n > 2:  # each share was reduced by one rank; now every rank gets those bits
                 MPI = dist._mpi._MPI()
                 r, works = g.rank(), []
@@ -264,20 +268,21 @@ class DistributedDataParallel(Module):
                     works.append(g.comm.Iallgather(MPI.IN_PLACE, b.buf))
                 Work("DistributedDataParallel (gradient all-gather)", g, works).wait()
             for b in self._buckets:
-                if n > 1:
-                    np.divide(b.buf, b.buf.dtype.type(n), out=b.buf)
+                scale = b.buf.dtype.type(n)
                 for k, i in enumerate(b.members):
                     if used is not None and not used[i]:
                         continue  # no rank used it: .grad stays as it was
                     p = self._params[i]
                     seg = b.buf[b.offsets[k]:b.offsets[k + 1]]
                     if self.gradient_as_bucket_view:  # .grad becomes the bucket's memory
+                        np.divide(seg, scale, out=seg)
                         p.grad = _wrap(p._b.from_numpy(seg.reshape(tuple(p.shape))), p._b)
                         continue
                     if p.grad is None:  # unused here, used elsewhere: .grad made here
                         p.grad = p.detach().clone()
-                    gt = p.grad
-                    np.copyto(dist._mpi._buf(gt, "DistributedDataParallel", "grad")[0], seg)
+                    gt = p.grad  # the average written straight into .grad (one pass)
+                    np.divide(seg, scale, out=dist._mpi._buf(gt, "DistributedDataParallel",
+                                                               "grad")[0])
                     gt._b.bump_version(gt._impl)
         finally:
             self._reset()
