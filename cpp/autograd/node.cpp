@@ -164,6 +164,8 @@ GradList AccumulateGrad::apply(std::vector<Tensor>& grads) {
     Tensor sum_ = add(acc, g);
     copy_(acc, sum_);
   }
+  // Tensor.register_post_accumulate_grad_hook: after .grad holds this gradient.
+  for (auto& h : variable->post_acc_hooks_) h(variable);
   return {};
 }
 

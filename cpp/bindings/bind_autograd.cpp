@@ -128,6 +128,22 @@ void bind_autograd(py::module_& m) {
     py::gil_scoped_release nogil;
     return run_backward(outputs, grad_outputs, retain_graph, create_graph, inputs, allow_unused);
   });
+  // --- h8-dist: Tensor.register_post_accumulate_grad_hook ---
+  m.def("register_post_accumulate_grad_hook", [](const Tensor& t, py::function fn) {
+    FG_RUNTIME_CHECK(
+        t->requires_grad_ && t->is_leaf(),
+        "register_post_accumulate_grad_hook: only leaf tensors that require grad accumulate "
+        "a .grad (this tensor is ",
+        (t->is_leaf() ? "a leaf that does not require grad" : "not a leaf"), ")");
+    auto ref = std::make_shared<PyRef>(std::move(fn));
+    t->post_acc_hooks_.push_back([ref](const Tensor& leaf) -> Tensor {
+      py::gil_scoped_acquire gil;
+      ref->obj(leaf);
+      return nullptr;
+    });
+  }, "fn(leaf) after the leaf's .grad was accumulated in backward (the return value is ignored)");
+  m.def("bump_version", [](const Tensor& t) { t->bump_version(); },
+        "marks t's memory as written (fastgrad.distributed writes it through NumPy)");
   m.def("function_apply", [](const std::string& name, py::function backward_fn,
                              const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
     if (!any_requires_grad(inputs)) return;

@@ -80,6 +80,9 @@ class TensorImpl {
   Tensor grad_;
   std::weak_ptr<AccumulateGrad> grad_accumulator_;
   std::vector<Hook> hooks_;  // leaf hooks; a non-leaf's hooks live on its grad_fn
+  // Leaf hooks called with the leaf after its .grad was accumulated (return value ignored):
+  // Tensor.register_post_accumulate_grad_hook.
+  std::vector<Hook> post_acc_hooks_;
 
   bool requires_grad() const { return requires_grad_; }
   bool is_leaf() const { return grad_fn_ == nullptr; }

@@ -110,6 +110,8 @@ RUNTIME: tuple[str, ...] = (
     "is_grad_enabled", "set_grad_enabled", "is_anomaly_enabled", "set_anomaly_enabled",
     "is_keep_outputs_enabled", "set_keep_outputs_enabled", "set_creation_trace_fn",
     "set_num_threads", "get_num_threads",
+    "register_post_accumulate_grad_hook",  # h8-dist: DDP's gradient buckets
+    "bump_version",  # h8-dist: fastgrad.distributed wrote a tensor's memory through NumPy
 )
 
 

@@ -11,6 +11,7 @@ tqdm; matplotlib for ``--plot``). Not part of the library API; bench/bench_train
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -108,6 +109,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="save loss and accuracy curves (needs matplotlib)")
     p.add_argument("--no-reference", action="store_true",
                    help="skip the NumPy reference run")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI: `mpiexec -n 2 python -m fastgrad.demo "
+                        "--distributed`; each rank takes 1/world of every batch "
+                        "(needs pip install \"fastgrad[distributed]\")")
     args = p.parse_args(argv)
     if args.epochs is None:
         args.epochs = 40 if args.model == "mlp" else 20
@@ -202,16 +207,25 @@ def train_fastgrad(args: argparse.Namespace, data: tuple, plan: list, fg: Any, t
                               nn.Linear(args.hidden, 10))
     init = {k: np.array(v) for k, v in model.state_dict().items()}
     loss_fn = nn.CrossEntropyLoss()
+    rank, world = 0, 1
+    if args.distributed:  # the same steps as one process: rank r takes idx[r::world]
+        from fastgrad import distributed as dist
+        from fastgrad.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model)
+        rank, world = dist.get_rank(), dist.get_world_size()
     opt = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     x_test = fg.from_numpy(xte)
     steps = sum(len(e) for e in plan)
     history: dict[str, list[float]] = {"loss": [], "acc": []}
     train_time = 0.0
-    bar = tqdm(total=steps, desc="fastgrad", unit="step", leave=True, mininterval=0.2)
+    bar = tqdm(total=steps, desc="fastgrad", unit="step", leave=True, mininterval=0.2,
+               disable=rank != 0)
     for epoch in plan:
         t0 = time.perf_counter()
         losses = []
         for idx in epoch:
+            idx = idx[rank::world]
             xb, yb = fg.from_numpy(xtr[idx]), fg.from_numpy(ytr[idx])  # a data loader's batch
             loss = loss_fn(model(xb), yb)
             opt.zero_grad()
@@ -261,6 +275,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _missing("tqdm (for the progress bar)")
     import fastgrad as fg
 
+    if args.distributed:
+        from fastgrad import distributed as dist
+
+        dist.init_process_group("mpi")
+        if dist.get_rank() != 0:  # rank 0 reports; the others train quietly
+            args.no_reference, args.plot = True, None
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
     if args.backend is not None:
         try:
             fg.set_backend(args.backend)
@@ -281,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"fastgrad demo: {arch}, softmax cross-entropy, "
           f"SGD lr {args.lr} momentum 0.9, on scikit-learn digits: {len(xtr)} train / "
           f"{len(xte)} test images, batch {args.batch_size}, {args.epochs} epochs; backend "
-          f"{fg.get_backend()}, {fg.get_num_threads()} thread(s)")
+          f"{fg.get_backend()}, {fg.get_num_threads()} thread(s)"
+          + (f"; data-parallel on {dist.get_world_size()} MPI ranks" if args.distributed else ""))
     r = train_fastgrad(args, data, plan, fg, tqdm)
     ms = 1e3 * r["time"] / r["steps"]
     print(f"fastgrad ({fg.get_backend()}): test accuracy {100 * r['acc']:.2f}%, "

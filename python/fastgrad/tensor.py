@@ -20,7 +20,7 @@ from fastgrad import _backend
 from fastgrad._backend import _BACKENDS
 from fastgrad._device import get_default_dtype
 from fastgrad._dtype import BY_CODE, as_dtype, bool_, dtype, float32, float64, for_array, int64
-from fastgrad._hooks import RemovableHandle
+from fastgrad._hooks import RemovableHandle, run_with_callbacks
 from fastgrad._optable import PRIMITIVES
 from fastgrad._random import _rng
 
@@ -181,6 +181,26 @@ class Tensor:
         self._impl.register_hook(hook)
         return handle
 
+    # --- h8-dist: post-accumulate-grad hooks (DistributedDataParallel's buckets) -------------
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Calls ``hook(self)`` in backward right after this leaf's ``.grad`` was accumulated.
+
+        Only for leaves that require grad; the return value is ignored. Returns a handle whose
+        ``remove()`` turns the hook off. Example: ``p.register_post_accumulate_grad_hook(lambda
+        t: print(t.grad))``.
+        """
+        b = self._b
+        live: dict[int, Any] = {}
+        handle = RemovableHandle(live)
+        live[handle.id] = hook
+
+        def run(impl: Any) -> None:
+            if live:  # removed: the backend keeps the wrapper, which now does nothing
+                hook(_wrap(impl, b))
+
+        b.register_post_accumulate_grad_hook(self._impl, run)
+        return handle
+
     def detach(self) -> Tensor:
         return _wrap(self._b.detach(self._impl), self._b)
 
@@ -192,7 +212,9 @@ class Tensor:
         g = None
         if gradient is not None:
             g = self._same_backend(_as_tensor_like(gradient, self))._impl
-        self._b.backward([self._impl], [g], _py_bool(retain_graph), _py_bool(create_graph))
+        b = self._b
+        run_with_callbacks(lambda: b.backward([self._impl], [g], _py_bool(retain_graph),
+                                              _py_bool(create_graph)))
 
     # --- conversion --------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:

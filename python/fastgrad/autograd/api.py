@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from fastgrad._hooks import run_with_callbacks
 from fastgrad.tensor import Tensor, _wrap
 
 # Depth of fastgrad.grad calls running on this thread (checkpoint refuses to run inside one).
@@ -49,9 +50,10 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         retain_graph = create_graph
     _grad_calls.depth = getattr(_grad_calls, "depth", 0) + 1
     try:
-        res = b.grad([o._impl for o in outs], [i._impl for i in ins],
-                     [None if g is None else g._impl for g in gouts],
-                     bool(retain_graph), bool(create_graph), bool(allow_unused))
+        res = run_with_callbacks(lambda: b.grad(
+            [o._impl for o in outs], [i._impl for i in ins],
+            [None if g is None else g._impl for g in gouts],
+            bool(retain_graph), bool(create_graph), bool(allow_unused)))
     finally:
         _grad_calls.depth -= 1
     return tuple(None if r is None else _wrap(r, b) for r in res)
@@ -66,5 +68,6 @@ def backward(tensors: Tensor | Sequence[Tensor],
     b = ts[0]._b
     if retain_graph is None:
         retain_graph = create_graph
-    b.backward([t._impl for t in ts], [None if g is None else g._impl for g in gs],
-               bool(retain_graph), bool(create_graph))
+    run_with_callbacks(lambda: b.backward(
+        [t._impl for t in ts], [None if g is None else g._impl for g in gs],
+        bool(retain_graph), bool(create_graph)))

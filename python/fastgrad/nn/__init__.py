@@ -5,7 +5,7 @@ Names and behaviour follow torch.nn, so a model written for PyTorch runs with it
 
 from __future__ import annotations
 
-from fastgrad.nn import functional, init, utils
+from fastgrad.nn import functional, init, parallel, utils
 
 # --- vision layers (issue 15): conv.py, pooling.py, normalization.py ---------------------------
 from fastgrad.nn.conv import (
@@ -107,6 +107,7 @@ __all__ = [
     "TripletMarginLoss",
     "functional",
     "init",
+    "parallel",
     "utils",
 ]
 

@@ -63,7 +63,23 @@ def accumulate_leaf(node: AccumulateGrad, grads: list[RTensor]) -> list:
         v._grad = add(v._grad, g)
     else:
         copy_(v._grad, add(v._grad, g))
+    for h in v._post_acc_hooks:  # Tensor.register_post_accumulate_grad_hook
+        h(v)
     return []
+
+
+def bump_version(t: RTensor) -> None:
+    """Marks t's memory as written (fastgrad.distributed writes it through NumPy)."""
+    t.bump_version()
+
+
+def register_post_accumulate_grad_hook(t: RTensor, fn: Callable) -> None:
+    """fn(leaf) after the leaf's .grad was accumulated in backward (its return value is ignored)."""
+    if not (t._requires_grad and t.grad_fn is None):
+        what = "a leaf that does not require grad" if t.grad_fn is None else "not a leaf"
+        raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors that require grad "
+                         f"accumulate a .grad (this tensor is {what})")
+    t._post_acc_hooks.append(fn)
 
 
 # The steps of run_backward, in order; each has a twin of the same name in

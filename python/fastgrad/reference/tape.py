@@ -150,6 +150,7 @@ class RTensor:
         "_grad",
         "_grad_accumulator",
         "_hooks",
+        "_post_acc_hooks",
         "_requires_grad",
         "_version",
         "data",
@@ -173,6 +174,7 @@ class RTensor:
         self._grad: RTensor | None = None
         self.retains_grad = False
         self._hooks: list[Callable] = []
+        self._post_acc_hooks: list[Callable] = []
         self._grad_accumulator: weakref.ref | None = None
 
     @property

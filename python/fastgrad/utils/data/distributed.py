@@ -20,7 +20,7 @@ __all__ = ["DistributedSampler"]
 
 def _world(what: str) -> int:
     try:  # fastgrad.distributed sits beside fastgrad.utils, in the layer of the user API
-        import fastgrad.distributed as dist  # type: ignore[import-not-found]
+        from fastgrad import distributed as dist
     except ImportError:
         dist = None
     if dist is None or not getattr(dist, "is_available", lambda: False)():
