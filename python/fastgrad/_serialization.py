@@ -78,11 +78,18 @@ class _Writer:
                         f"{type(k).__name__} at {'.'.join(path) or 'the top level'}")
 
 
-def save(obj: Any, f: PathLike) -> None:
+def save(obj: Any, f: PathLike, *, format: str | None = None) -> None:
     """Writes ``obj`` (a Tensor, a state dict, an optimizer's state_dict(), or nested dicts,
-    lists and tuples of tensors, arrays, numbers and strings) to the .npz file ``f`` (a path,
-    written as given, or a binary file object). Example: ``fastgrad.save(model.state_dict(),
-    "model.npz")``."""
+    lists and tuples of tensors, arrays, numbers and strings) to ``f`` (a path, written as given,
+    or a binary file object). Example: ``fastgrad.save(model.state_dict(), "model.npz")``.
+
+    The format is ``format`` ("torch", "npz" or "safetensors") if given, else follows the
+    file's extension: .pt/.pth/.bin/.ckpt -> PyTorch's zip format (``torch.load(f,
+    weights_only=True)`` reads it; no NumPy arrays), .safetensors -> safetensors (a flat dict of
+    tensors only), anything else and file objects -> NumPy .npz."""
+    fmt = _save_format(f, format)  # h9-interop: format dispatch
+    if fmt != "npz":
+        return _save_other(obj, f, fmt)
     w = _Writer()
     root = w.encode(obj, [])
     meta = json.dumps({"format": _FORMAT, "version": _VERSION, "root": root}, allow_nan=False)
@@ -135,11 +142,20 @@ class _Reader:
         raise ValueError(f"fastgrad.load: {self.where} is damaged: unknown entry {obj!r:.80}")
 
 
-def load(f: PathLike) -> Any:
-    """Reads an object written by ``fastgrad.save`` (tensors come back on the current backend,
-    with their dtypes and bit for bit). A plain NumPy .npz gives a dict of tensors. Never
-    unpickles: loading an untrusted file cannot run code. Example: ``model.load_state_dict(
-    fastgrad.load("model.npz"))``."""
+def load(f: PathLike, map_location: Any = None, *, weights_only: bool | None = True) -> Any:
+    """Reads an object written by ``fastgrad.save`` or ``torch.save`` (tensors come back on the
+    current backend, with their dtypes and bit for bit). A plain NumPy .npz gives a dict of
+    tensors, a .safetensors file a dict of tensors. Example: ``model.load_state_dict(
+    fastgrad.load("model.pt"))``.
+
+    The format is found from the content (a torch.save zip, a .npz zip, safetensors, a .npy).
+    Never runs code from the file, whatever ``weights_only`` says: .npz and safetensors are
+    parsed as data, and a torch.save file goes through an unpickler that builds only tensors,
+    containers and plain values; a file asking for anything else raises
+    ``pickle.UnpicklingError`` naming what it asked for. ``map_location``: None or "cpu"."""
+    other = _load_other(f, map_location, weights_only)  # h9-interop: format dispatch
+    if other is not _NPZ:
+        return other
     where = os.fspath(f) if isinstance(f, (str, os.PathLike)) else "the file"
     try:
         npz = np.load(f, allow_pickle=False)
@@ -164,6 +180,70 @@ def load(f: PathLike) -> Any:
             raise ValueError(f"fastgrad.load: {where} has format version {meta['version']}; "
                              f"this fastgrad reads up to {_VERSION}")
         return r.decode(meta.get("root"))
+
+
+# --- h9-interop: format dispatch (PyTorch zip, safetensors) -------------------------------------
+_NPZ = object()
+_TORCH_EXT = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+
+
+def _save_format(f: PathLike, format: str | None) -> str:
+    if format is not None:
+        if format not in ("torch", "npz", "safetensors"):
+            raise ValueError(f"fastgrad.save: format must be 'torch', 'npz' or 'safetensors', "
+                             f"got {format!r}")
+        return format
+    if isinstance(f, (str, os.PathLike)):
+        ext = os.path.splitext(os.fspath(f))[1].lower()
+        if ext in _TORCH_EXT:
+            return "torch"
+        if ext == ".safetensors":
+            return "safetensors"
+    return "npz"
+
+
+def _save_other(obj: Any, f: PathLike, fmt: str) -> None:
+    if fmt == "torch":
+        from fastgrad._torch_format import save_torch
+        save_torch(obj, f)
+    else:
+        from fastgrad._safetensors import save_safetensors
+        save_safetensors(obj, f)
+
+
+def _load_other(f: PathLike, map_location: Any, weights_only: Any) -> Any:
+    """The loaded object when ``f`` is a torch.save zip or safetensors, else ``_NPZ``."""
+    if map_location is not None and str(map_location) != "cpu" and not (
+            isinstance(map_location, dict)
+            and all(str(v) == "cpu" for v in map_location.values())):
+        raise ValueError(f"fastgrad.load: map_location={map_location!r}: fastgrad tensors live "
+                         "on the CPU; use None or 'cpu'")
+    import zipfile
+
+    from fastgrad import _safetensors, _torch_format
+    where = os.fspath(f) if isinstance(f, (str, os.PathLike)) else "the file"
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as fh:
+            head = fh.read(16)
+    else:
+        pos = f.tell()
+        head = f.read(16)
+        f.seek(pos)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(f) as zf:
+                torch_zip = _torch_format.is_torch_zip(zf) is not None
+        except zipfile.BadZipFile:
+            return _NPZ
+        finally:
+            if not isinstance(f, (str, os.PathLike)):
+                f.seek(pos)
+        return _torch_format.load_torch(f, weights_only) if torch_zip else _NPZ
+    if _safetensors.looks_like_safetensors(head):
+        return _safetensors.load_safetensors(f)
+    if head[:1] == b"\x80":  # a bare pickle: torch.save before 1.6
+        _torch_format.refuse_legacy(where)
+    return _NPZ
 
 
 __all__ = ["load", "save"]
