@@ -210,8 +210,9 @@ __all__ = [
 __all__ += [n for n in (*_ops.TABLE_FUNCTIONS, *_tensor_ops.FUNCTIONS, "numel", "linalg")
             if n not in __all__]
 
-# --- h9-interop: DLPack (Tensor.__dlpack__, fastgrad.from_dlpack) and fastgrad.utils.dlpack ---
-from fastgrad import utils
+# --- h9-interop: DLPack (Tensor.__dlpack__, fastgrad.from_dlpack, fastgrad.utils.dlpack) and
+# fastgrad.onnx.export (the onnx package is imported only on export) ---
+from fastgrad import onnx, utils
 from fastgrad._dlpack import from_dlpack
 
-__all__ += ["from_dlpack", "utils"]
+__all__ += ["from_dlpack", "onnx", "utils"]
