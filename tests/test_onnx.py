@@ -56,24 +56,32 @@ class _Net(nn.Module):
         h = F.softplus(h, beta=2.0) - F.elu(h.permute(1, 0).t(), alpha=0.5)
         y = F.softmax(h @ fastgrad.ones(8, 4), dim=-1)
         g = F.gelu(h) if hasattr(F, "gelu") else F.leaky_relu(h, 0.1)
-        return y, g ** 2 - self.b(y).tanh()
+        k = h[:, None, 1:7:2][..., -1] + h[0] - h.sum(1, keepdim=True) + h.mean()
+        return y, g ** 2 - self.b(y).tanh(), k + fastgrad.mean(h, dim=(0, 1))
 
 
 def test_functional_ops_in_onnxruntime(backend) -> None:
     pytest.importorskip("onnx")
     net = _Net()
     x, z = fastgrad.randn(3, 3), fastgrad.randn(3, 4)
-    buf = io.BytesIO()
-    fastgrad.onnx.export(net, (x, z), buf, input_names=["x", "z"], output_names=["p", "g"])
-    p, g = _run(buf.getvalue(), {"x": x.numpy(), "z": z.numpy()})
-    tp, tg = net(x, z)
-    np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(g, tg.detach().numpy(), rtol=1e-5, atol=1e-6)
+    for opset in (17, 18):
+        buf = io.BytesIO()
+        fastgrad.onnx.export(net, (x, z), buf, input_names=["x", "z"], opset_version=opset,
+                             output_names=["p", "g", "k"])
+        got = _run(buf.getvalue(), {"x": x.numpy(), "z": z.numpy()})
+        for a, b in zip(got, net(x, z)):
+            assert a.shape == tuple(b.shape)
+            np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 class _Cumsum(nn.Module):
     def forward(self, x):  # type: ignore[no-untyped-def]
         return nn.functional.relu(x.cumsum(1))
+
+
+class _Gather(nn.Module):
+    def forward(self, x):  # type: ignore[no-untyped-def]
+        return x[fastgrad.tensor([1, 0])]
 
 
 def test_unsupported_op_is_named(backend, tmp_path) -> None:
@@ -82,6 +90,8 @@ def test_unsupported_op_is_named(backend, tmp_path) -> None:
               for k, v in c.__dict__.items()}
     with pytest.raises(fastgrad.onnx.UnsupportedOperatorError, match="Cumsum"):
         fastgrad.onnx.export(_Cumsum(), fastgrad.randn(2, 3), tmp_path / "c.onnx")
+    with pytest.raises(fastgrad.onnx.UnsupportedOperatorError, match="indexing with tensors"):
+        fastgrad.onnx.export(_Gather(), fastgrad.randn(2, 3), tmp_path / "g.onnx")
     after = {(c, k): v for c in (fastgrad.Tensor, fastgrad.nn.Parameter)
              for k, v in c.__dict__.items()}
     assert after == before  # the tracing patches are undone, even after an error

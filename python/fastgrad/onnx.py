@@ -38,6 +38,7 @@ class _Graph:
         self.keep: list[Any] = []  # keeps traced tensors alive so their ids stay unique
         self.depth = 0
         self.count = 0
+        self.opset = 17
 
     def fresh(self, base: str) -> str:
         self.count += 1
@@ -216,6 +217,81 @@ def _linear(g: _Graph, args: Sequence[Any], kw: dict[str, Any], out: Tensor) -> 
                   out)
 
 
+def _reduce(op: str) -> Callable[..., None]:
+    def emit(g: _Graph, args: Sequence[Any], kw: dict[str, Any], out: Tensor) -> None:
+        x = args[0]
+        dim = _arg(args, kw, 1, "dim", kw.get("axis"))
+        keep = int(bool(kw["keepdims"] if kw.get("keepdims") is not None
+                        else _arg(args, kw, 2, "keepdim", False)))
+        if dim is None:
+            axes = list(range(x.dim()))
+        else:
+            axes = [int(d) % max(x.dim(), 1) for d in (dim if isinstance(dim, (tuple, list))
+                                                       else [dim])]
+        if op == "ReduceSum" or g.opset >= 18:  # axes an input
+            g.node(op, [g.name(x), g.const(axes, np.int64, "axes")], out, keepdims=keep)
+        else:
+            g.node(op, [g.name(x)], out, axes=axes, keepdims=keep)
+    return emit
+
+
+def _getitem(g: _Graph, args: Sequence[Any], kw: dict[str, Any], out: Tensor) -> None:
+    """Basic indexing: ints, slices with positive steps, Ellipsis and None."""
+    x, idx = args[0], args[1]
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if any(not (i is None or i is Ellipsis or isinstance(i, (int, slice))) or
+           isinstance(i, bool) or (isinstance(i, slice) and (i.step or 1) <= 0) for i in idx):
+        raise UnsupportedOperatorError(
+            "fastgrad.onnx.export: indexing with tensors, lists, bools or negative steps has no "
+            f"ONNX entry (index {args[1]!r:.60})")
+    n_real = sum(1 for i in idx if i is not None and i is not Ellipsis)
+    if Ellipsis in idx:
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + (slice(None),) * (x.dim() - n_real) + idx[k + 1:]
+    starts: list[int] = []
+    ends: list[int] = []
+    axes: list[int] = []
+    steps: list[int] = []
+    squeeze: list[int] = []
+    axis = 0
+    for i in idx:
+        if i is None:
+            continue
+        size = x.shape[axis]
+        if isinstance(i, int):
+            i = i % size
+            starts.append(i)
+            ends.append(i + 1)
+            axes.append(axis)
+            steps.append(1)
+            squeeze.append(axis)
+        elif i != slice(None):
+            a, b, st = i.indices(size)
+            starts.append(a)
+            ends.append(b)
+            axes.append(axis)
+            steps.append(st)
+        axis += 1
+    name = g.name(x)
+    if axes:
+        name = g.node("Slice", [name, g.const(starts, np.int64, "starts"),
+                                g.const(ends, np.int64, "ends"),
+                                g.const(axes, np.int64, "axes"),
+                                g.const(steps, np.int64, "steps")])
+    if squeeze:
+        name = g.node("Squeeze", [name, g.const(squeeze, np.int64, "axes")])
+    if None in idx:  # positions in the result, in order
+        pos: list[int] = []
+        j = 0
+        for i in idx:
+            if i is None:
+                pos.append(j + len(pos))
+            elif not isinstance(i, int):
+                j += 1
+        name = g.node("Unsqueeze", [name, g.const(pos, np.int64, "axes")])
+    g.node("Identity", [name], out)
+
+
 _RELU, _SIGMOID, _TANH = _unary("Relu"), _unary("Sigmoid"), _unary("Tanh")
 
 # (owner, attribute name) -> entry. Owners: "Tensor" (methods), "fastgrad", "F"
@@ -237,6 +313,9 @@ OPS: dict[tuple[str, str], Callable[..., None]] = {
     ("Tensor", "flatten"): _flatten, ("Tensor", "squeeze"): _reshape,
     ("Tensor", "unsqueeze"): _reshape, ("Tensor", "transpose"): _transpose,
     ("Tensor", "permute"): _permute, ("Tensor", "t"): _t,
+    ("Tensor", "sum"): _reduce("ReduceSum"), ("Tensor", "mean"): _reduce("ReduceMean"),
+    ("fastgrad", "sum"): _reduce("ReduceSum"), ("fastgrad", "mean"): _reduce("ReduceMean"),
+    ("Tensor", "__getitem__"): _getitem,
     ("Tensor", "softmax"): _softmax("Softmax"), ("Tensor", "log_softmax"): _softmax("LogSoftmax"),
     ("fastgrad", "matmul"): _binary("MatMul"), ("fastgrad", "add"): _binary("Add"),
     ("fastgrad", "mul"): _binary("Mul"), ("fastgrad", "cat"): _cat,
@@ -369,7 +448,7 @@ def export(model: Module, args: Any, f: PathLike, input_names: Sequence[str] | N
     Layers in ``MODULES`` (Linear as Gemm for 2-D inputs, else MatMul + Add; ReLU, Sigmoid, Tanh,
     LeakyReLU, ELU, Softplus, GELU, Softmax, LogSoftmax, Flatten, Identity, Dropout) and the
     functions and Tensor methods in ``OPS`` (+ - * / ** @, reshape, view, flatten, transpose,
-    permute, cat, activations, softmax) are exported; a tensor the graph needs made by any other
+    permute, cat, sum, mean, basic indexing, activations, softmax) are exported; a tensor the graph needs made by any other
     op raises ``UnsupportedOperatorError`` naming it. Shapes are those traced, except the axes in
     ``dynamic_axes`` ({name: {axis: label}} or {name: [axis]}); Reshape keeps the first dimension
     dynamic. Example: ``fastgrad.onnx.export(model, fastgrad.randn(1, 4), "mlp.onnx",
@@ -387,6 +466,7 @@ def export(model: Module, args: Any, f: PathLike, input_names: Sequence[str] | N
     if not all(isinstance(a, Tensor) for a in inputs):
         raise TypeError("fastgrad.onnx.export: args must be a Tensor or a tuple of Tensors")
     g = _Graph(onnx)
+    g.opset = opset_version
     in_names = list(input_names or [f"input_{i}" for i in range(len(inputs))])
     if len(in_names) != len(inputs):
         raise ValueError(f"fastgrad.onnx.export: {len(in_names)} input_names for "
