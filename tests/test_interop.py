@@ -111,6 +111,15 @@ def test_malicious_pickle_is_refused(backend, tmp_path, monkeypatch) -> None:
         w.writestr("archive/data/0", b"\x00" * 4)
     with pytest.raises(pickle.UnpicklingError, match="reaches past its storage"):
         fastgrad.load(io.BytesIO(data.getvalue()))
+    # BUILD (setting attributes) on a tensor: refused
+    build = bad_layout.replace(b"K\x05\x85K\x01\x85\x89NtR.", b"K\x01\x85K\x01\x85\x89NtR"
+                               b"}X\x05\x00\x00\x00_implK\x01sb.")
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as w:
+        w.writestr("archive/data.pkl", build)
+        w.writestr("archive/data/0", b"\x00" * 4)
+    with pytest.raises(pickle.UnpicklingError, match="sets the state of a Tensor"):
+        fastgrad.load(io.BytesIO(data.getvalue()))
 
 
 def test_checkpoint_both_ways_with_torch(backend, tmp_path) -> None:

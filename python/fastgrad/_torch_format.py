@@ -15,7 +15,7 @@ import struct
 import sys
 import zipfile
 from collections import OrderedDict
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO, ClassVar, Union
 
 import numpy as np
 
@@ -378,7 +378,7 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
+class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: BUILD is checked below
     def __init__(self, file: Any, zf: zipfile.ZipFile, prefix: str, big: bool) -> None:
         super().__init__(file, encoding="utf-8")
         self.zf = zf
@@ -395,6 +395,21 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(
             f"fastgrad.load: refused: the file asks for {module}.{name}, which is not a tensor, "
             "container or plain value; nothing in it was run (fastgrad loads weights only)")
+
+    def load_build(self) -> None:
+        """BUILD sets attributes from the file: allowed only on dicts (torch's state_dict()
+        carries ``_metadata`` this way), never on tensors or anything else."""
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if not (type(inst) is OrderedDict and isinstance(state, dict)
+                and all(isinstance(k, str) for k in state)):
+            raise pickle.UnpicklingError(
+                f"fastgrad.load: refused: the file sets the state of a {type(inst).__name__}; "
+                "only a dict's attributes may be set")
+        inst.__dict__.update(state)
+
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BUILD[0]] = load_build
 
     def persistent_load(self, pid: Any) -> Any:
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
