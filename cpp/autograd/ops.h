@@ -95,4 +95,39 @@ void adam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
                 double lr, double beta1, double beta2, double eps, double weight_decay,
                 bool amsgrad, bool maximize, bool decoupled);
 
+// RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam: the lists as above (momentum_buffers empty
+// unless momentum > 0, grad_avgs empty unless centered); steps already incremented. nadam_step_
+// takes each parameter's mu_product before the step and returns it after.
+void rmsprop_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                   const std::vector<Tensor>& square_avgs,
+                   const std::vector<Tensor>& momentum_buffers,
+                   const std::vector<Tensor>& grad_avgs, double lr, double alpha, double eps,
+                   double weight_decay, double momentum, bool centered, bool maximize);
+void adagrad_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                   const std::vector<Tensor>& state_sums, const std::vector<int64_t>& steps,
+                   double lr, double lr_decay, double weight_decay, double eps, bool maximize);
+void adadelta_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                    const std::vector<Tensor>& square_avgs, const std::vector<Tensor>& acc_deltas,
+                    double lr, double rho, double eps, double weight_decay, bool maximize);
+void adamax_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                  const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_infs,
+                  const std::vector<int64_t>& steps, double lr, double beta1, double beta2,
+                  double eps, double weight_decay, bool maximize);
+std::vector<double> nadam_step_(const std::vector<Tensor>& params,
+                                const std::vector<Tensor>& grads,
+                                const std::vector<Tensor>& exp_avgs,
+                                const std::vector<Tensor>& exp_avg_sqs,
+                                const std::vector<double>& mu_products,
+                                const std::vector<int64_t>& steps, double lr, double beta1,
+                                double beta2, double eps, double weight_decay,
+                                double momentum_decay, bool decoupled, bool maximize);
+void radam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                 const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                 const std::vector<int64_t>& steps, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, bool decoupled, bool maximize);
+// Gradient clipping: the norm of each floating tensor (in its dtype's precision, returned as a
+// double; see kernels/optim.h norms for ord), and tensors[i] *= factor in place (contiguous).
+std::vector<double> foreach_norm(const std::vector<Tensor>& tensors, double ord);
+void foreach_mul_(const std::vector<Tensor>& tensors, double factor);
+
 }  // namespace fastgrad

@@ -2,6 +2,7 @@
 // of the kernels in kernels/optim.cpp per dtype. In place and outside autograd, like
 // ops_inplace.cpp: the Python optimizers call them with every parameter of a group at once. Each
 // written tensor's version counter is bumped.
+#include <cmath>
 #include <vector>
 
 #include "autograd/ops.h"
@@ -134,6 +135,237 @@ void adam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
   bump_all(exp_avgs);
   bump_all(exp_avg_sqs);
   bump_all(x);
+}
+
+// --- RMSprop, Adagrad, Adadelta, Adamax, NAdam, RAdam (kernels/optim_more.cpp) ---------------
+namespace {
+
+void check_steps(const char* op, const std::vector<Tensor>& params,
+                 const std::vector<int64_t>& steps) {
+  FG_CHECK(steps.size() == params.size(), op, ": got ", params.size(), " params but ",
+           steps.size(), " steps");
+  for (int64_t t : steps) FG_CHECK(t >= 1, op, ": step counts start at 1, got ", t);
+}
+
+// Calls f(tag, idx, n, g) once per dtype present, with the indices of its parameters, their
+// sizes and their (contiguous) gradients as const pointers.
+template <class F>
+void per_dtype(const std::vector<Tensor>& params, const std::vector<Tensor>& gs, F&& f) {
+  auto [f32, f64] = split_dtypes(params);
+  auto run = [&](auto tag, const std::vector<size_t>& idx) {
+    using T = decltype(tag);
+    if (idx.empty()) return;
+    std::vector<int64_t> n = sizes(params, idx);
+    std::vector<T*> g = ptrs<T>(gs, idx);
+    std::vector<const T*> cg(g.begin(), g.end());
+    f(tag, idx, n, cg);
+  };
+  run(float{}, f32);
+  run(double{}, f64);
+}
+
+template <class V>
+std::vector<V> pick(const std::vector<V>& v, const std::vector<size_t>& idx) {
+  std::vector<V> out;
+  for (size_t i : idx) out.push_back(v[i]);
+  return out;
+}
+
+}  // namespace
+
+void rmsprop_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                   const std::vector<Tensor>& square_avgs,
+                   const std::vector<Tensor>& momentum_buffers,
+                   const std::vector<Tensor>& grad_avgs, double lr, double alpha, double eps,
+                   double weight_decay, double momentum, bool centered, bool maximize) {
+  std::vector<std::pair<const char*, const std::vector<Tensor>*>> lists{
+      {"square_avgs", &square_avgs}};
+  if (momentum > 0) lists.push_back({"momentum_buffers", &momentum_buffers});
+  if (centered) lists.push_back({"grad_avgs", &grad_avgs});
+  std::vector<Tensor> gs = check_lists("rmsprop_step_", params, grads, lists);
+  const std::vector<Tensor> none;
+  const std::vector<Tensor>& b = momentum > 0 ? momentum_buffers : none;
+  const std::vector<Tensor>& a = centered ? grad_avgs : none;
+  const RmspropScalars s{lr, alpha, eps, weight_decay, momentum, centered, maximize};
+  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
+                            const std::vector<int64_t>& n, const auto& g) {
+    using T = decltype(tag);
+    rmsprop_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), s,
+                      ptrs<T>(params, idx).data(), ptrs<T>(square_avgs, idx).data(),
+                      ptrs<T>(b, idx).data(), ptrs<T>(a, idx).data());
+  });
+  bump_all(params);
+  bump_all(square_avgs);
+  bump_all(b);
+  bump_all(a);
+}
+
+void adagrad_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                   const std::vector<Tensor>& state_sums, const std::vector<int64_t>& steps,
+                   double lr, double lr_decay, double weight_decay, double eps, bool maximize) {
+  std::vector<Tensor> gs = check_lists("adagrad_step_", params, grads, {{"state_sums", &state_sums}});
+  check_steps("adagrad_step_", params, steps);
+  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
+                            const std::vector<int64_t>& n, const auto& g) {
+    using T = decltype(tag);
+    std::vector<double> clr;
+    for (size_t i : idx) clr.push_back(lr / (1 + static_cast<double>(steps[i] - 1) * lr_decay));
+    adagrad_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), clr.data(),
+                      weight_decay, eps, maximize, ptrs<T>(params, idx).data(),
+                      ptrs<T>(state_sums, idx).data());
+  });
+  bump_all(params);
+  bump_all(state_sums);
+}
+
+void adadelta_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                    const std::vector<Tensor>& square_avgs, const std::vector<Tensor>& acc_deltas,
+                    double lr, double rho, double eps, double weight_decay, bool maximize) {
+  std::vector<Tensor> gs = check_lists("adadelta_step_", params, grads,
+                                       {{"square_avgs", &square_avgs}, {"acc_deltas", &acc_deltas}});
+  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
+                            const std::vector<int64_t>& n, const auto& g) {
+    using T = decltype(tag);
+    adadelta_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), lr, rho, eps,
+                       weight_decay, maximize, ptrs<T>(params, idx).data(),
+                       ptrs<T>(square_avgs, idx).data(), ptrs<T>(acc_deltas, idx).data());
+  });
+  bump_all(params);
+  bump_all(square_avgs);
+  bump_all(acc_deltas);
+}
+
+void adamax_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                  const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_infs,
+                  const std::vector<int64_t>& steps, double lr, double beta1, double beta2,
+                  double eps, double weight_decay, bool maximize) {
+  std::vector<Tensor> gs = check_lists("adamax_step_", params, grads,
+                                       {{"exp_avgs", &exp_avgs}, {"exp_infs", &exp_infs}});
+  check_steps("adamax_step_", params, steps);
+  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
+                            const std::vector<int64_t>& n, const auto& g) {
+    using T = decltype(tag);
+    std::vector<double> clr;
+    for (size_t i : idx) clr.push_back(lr / (1 - std::pow(beta1, static_cast<double>(steps[i]))));
+    adamax_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), clr.data(), beta1,
+                     beta2, eps, weight_decay, maximize, ptrs<T>(params, idx).data(),
+                     ptrs<T>(exp_avgs, idx).data(), ptrs<T>(exp_infs, idx).data());
+  });
+  bump_all(params);
+  bump_all(exp_avgs);
+  bump_all(exp_infs);
+}
+
+std::vector<double> nadam_step_(const std::vector<Tensor>& params,
+                                const std::vector<Tensor>& grads,
+                                const std::vector<Tensor>& exp_avgs,
+                                const std::vector<Tensor>& exp_avg_sqs,
+                                const std::vector<double>& mu_products,
+                                const std::vector<int64_t>& steps, double lr, double beta1,
+                                double beta2, double eps, double weight_decay,
+                                double momentum_decay, bool decoupled, bool maximize) {
+  std::vector<Tensor> gs = check_lists("nadam_step_", params, grads,
+                                       {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}});
+  check_steps("nadam_step_", params, steps);
+  FG_CHECK(mu_products.size() == params.size(), "nadam_step_: got ", params.size(),
+           " params but ", mu_products.size(), " mu_products");
+  std::vector<double> new_mu(params.size());
+  std::vector<NadamCoef> coef(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const double t = static_cast<double>(steps[i]);
+    const double mu = beta1 * (1.0 - 0.5 * std::pow(0.96, t * momentum_decay));
+    const double mu_next = beta1 * (1.0 - 0.5 * std::pow(0.96, (t + 1) * momentum_decay));
+    new_mu[i] = mu_products[i] * mu;
+    coef[i] = {1 - std::pow(beta2, t), -lr * (1.0 - mu) / (1.0 - new_mu[i]),
+               (-lr * mu_next) / (1.0 - new_mu[i] * mu_next)};
+  }
+  const AdamFamilyScalars s{lr, beta1, beta2, eps, weight_decay, decoupled, maximize};
+  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
+                            const std::vector<int64_t>& n, const auto& g) {
+    using T = decltype(tag);
+    std::vector<NadamCoef> c = pick(coef, idx);
+    nadam_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), c.data(), s,
+                    ptrs<T>(params, idx).data(), ptrs<T>(exp_avgs, idx).data(),
+                    ptrs<T>(exp_avg_sqs, idx).data());
+  });
+  bump_all(params);
+  bump_all(exp_avgs);
+  bump_all(exp_avg_sqs);
+  return new_mu;
+}
+
+void radam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                 const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                 const std::vector<int64_t>& steps, double lr, double beta1, double beta2,
+                 double eps, double weight_decay, bool decoupled, bool maximize) {
+  std::vector<Tensor> gs = check_lists("radam_step_", params, grads,
+                                       {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}});
+  check_steps("radam_step_", params, steps);
+  std::vector<RadamCoef> coef(params.size());
+  const double rho_inf = 2 / (1 - beta2) - 1;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const double t = static_cast<double>(steps[i]);
+    const double bc1 = 1 - std::pow(beta1, t), bc2 = 1 - std::pow(beta2, t);
+    const double rho_t = rho_inf - 2 * t * std::pow(beta2, t) / bc2;
+    double rect = -1;
+    if (rho_t > 5.0)
+      rect = std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t));
+    coef[i] = {bc1, std::sqrt(bc2), rect};
+  }
+  const AdamFamilyScalars s{lr, beta1, beta2, eps, weight_decay, decoupled, maximize};
+  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
+                            const std::vector<int64_t>& n, const auto& g) {
+    using T = decltype(tag);
+    std::vector<RadamCoef> c = pick(coef, idx);
+    radam_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), c.data(), s,
+                    ptrs<T>(params, idx).data(), ptrs<T>(exp_avgs, idx).data(),
+                    ptrs<T>(exp_avg_sqs, idx).data());
+  });
+  bump_all(params);
+  bump_all(exp_avgs);
+  bump_all(exp_avg_sqs);
+}
+
+// --- gradient clipping (kernels/clip.cpp) ------------------------------------------------------
+namespace {
+
+void check_float_list(const char* op, const std::vector<Tensor>& ts) {
+  for (size_t i = 0; i < ts.size(); ++i) {
+    FG_CHECK(ts[i], op, ": tensor ", i, " is None");
+    FG_TYPE_CHECK(is_floating(ts[i]->dtype()), op, ": tensor ", i,
+                  " must be floating point, got ", dtype_name(ts[i]->dtype()));
+  }
+}
+
+}  // namespace
+
+std::vector<double> foreach_norm(const std::vector<Tensor>& tensors, double ord) {
+  check_float_list("foreach_norm", tensors);
+  std::vector<Tensor> xs(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i)
+    xs[i] = tensors[i]->is_contiguous() ? tensors[i] : contiguous(detach(tensors[i]));
+  std::vector<double> out(tensors.size());
+  per_dtype(xs, xs, [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n,
+                        const auto& x) {
+    using T = decltype(tag);
+    std::vector<double> r(idx.size());
+    norms<T>(static_cast<int64_t>(idx.size()), n.data(), x.data(), ord, r.data());
+    for (size_t j = 0; j < idx.size(); ++j) out[idx[j]] = static_cast<double>(static_cast<T>(r[j]));
+  });
+  return out;
+}
+
+void foreach_mul_(const std::vector<Tensor>& tensors, double factor) {
+  check_float_list("foreach_mul_", tensors);
+  for (size_t i = 0; i < tensors.size(); ++i)
+    FG_CHECK(tensors[i]->is_contiguous(), "foreach_mul_: tensor ", i, " of shape ",
+             tensors[i]->shape(), " must be contiguous");
+  per_dtype(tensors, tensors, [&](auto tag, const std::vector<size_t>& idx,
+                                  const std::vector<int64_t>& n, const auto&) {
+    using T = decltype(tag);
+    scale<T>(static_cast<int64_t>(idx.size()), n.data(), factor, ptrs<T>(tensors, idx).data());
+  });
+  bump_all(tensors);
 }
 
 }  // namespace fastgrad

@@ -20,10 +20,14 @@ from fastgrad import (
     _backend,
     _ops,
     _tensor_ops,
+    accelerator,
     autograd,  # noqa: F401
+    backends,
+    cuda,
     linalg,  # noqa: F401
     nn,
     optim,
+    utils,
     viz,
 )
 from fastgrad._backend import get_backend, set_backend
@@ -31,6 +35,7 @@ from fastgrad._config import show_config
 from fastgrad._creation import (
     arange,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
@@ -48,8 +53,16 @@ from fastgrad._creation import (
     zeros,
     zeros_like,
 )
+from fastgrad._device import (
+    device,
+    get_default_device,
+    get_default_dtype,
+    set_default_device,
+    set_default_dtype,
+)
 from fastgrad._dtype import bool_ as bool
 from fastgrad._dtype import dtype, float32, float64, int64
+from fastgrad._generator import Generator
 from fastgrad._indexing import getitem as _getitem  # noqa: F401 (installs t[idx])
 from fastgrad._ops import (
     argmax,
@@ -124,9 +137,11 @@ __all__ = [
     "Function",
     "Tensor",
     "abs",
+    "accelerator",
     "arange",
     "argmax",
     "argmin",
+    "backends",
     "bool",
     "broadcast_to",
     "cat",
@@ -135,9 +150,12 @@ __all__ = [
     "clamp",
     "concatenate",
     "cos",
+    "cuda",
+    "device",
     "double",
     "dtype",
     "empty",
+    "empty_like",
     "enable_grad",
     "exp",
     "eye",
@@ -149,6 +167,8 @@ __all__ = [
     "full",
     "full_like",
     "get_backend",
+    "get_default_device",
+    "get_default_dtype",
     "get_num_threads",
     "grad",
     "gradcheck",
@@ -185,6 +205,8 @@ __all__ = [
     "result_type",
     "save",
     "set_backend",
+    "set_default_device",
+    "set_default_dtype",
     "set_grad_enabled",
     "set_num_threads",
     "show_config",
@@ -209,10 +231,11 @@ __all__ = [
 ]
 __all__ += [n for n in (*_ops.TABLE_FUNCTIONS, *_tensor_ops.FUNCTIONS, "numel", "linalg")
             if n not in __all__]
+__all__ += ["Generator", "utils"]
 
 # --- h9-interop: DLPack (Tensor.__dlpack__, fastgrad.from_dlpack, fastgrad.utils.dlpack) and
 # fastgrad.onnx.export (the onnx package is imported only on export) ---
-from fastgrad import onnx, utils
+from fastgrad import onnx
 from fastgrad._dlpack import from_dlpack
 
-__all__ += ["from_dlpack", "onnx", "utils"]
+__all__ += ["from_dlpack", "onnx"]

@@ -53,6 +53,12 @@ try:
 except ImportError as e:  # the extension did not build or is not installed
     _core_error = str(e)
 
+# Note [Fork safety] (issue 14, item 7): libgomp's thread pool does not survive fork, so a forked child
+# (multiprocessing, DataLoader workers) whose first parallel region would use the parent's pool
+# hangs. The child runs one thread, as PyTorch's do; results are bitwise identical at any count.
+if "cpp" in _BACKENDS and hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _BACKENDS["cpp"].set_num_threads(1))
+
 from fastgrad import reference as _reference
 
 _BACKENDS["python"] = _reference

@@ -1,12 +1,17 @@
 # Type stub of fastgrad._core, the C++ extension (cpp/bindings/). Signatures only; the contract
 # every backend follows is the docstring of fastgrad/_backend.py. Kept in step with the bindings by
-# tests/test_core_stub.py (every name of _core is here and every name here is in _core).
+# tests/test_core_stub.py (every name of _core is here, or is a unary/binary op-table primitive,
+# and every name here is in _core).
 # Parameters are positional-only where the binding gives no py::arg names.
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, TypeAlias, final
 
 import numpy as np
+
+# The unary and binary primitives of the op table (fastgrad/_optable.py) are bound from the table:
+# those not listed below are typed by this module __getattr__.
+def __getattr__(name: str) -> Callable[..., TensorImpl]: ...
 
 # dtype codes (fastgrad/_dtype.py): 0 float32, 1 float64, 2 int64, 3 bool.
 _DType: TypeAlias = int
@@ -227,6 +232,7 @@ def get_num_threads() -> int: ...
 def build_info() -> dict[str, Any]: ...
 def live_counts() -> tuple[int, int]:
     """(tensors, nodes) alive in the process: for leak tests."""
+
 def install_fast_paths(
     cls: type, cpp: ModuleType, fallback: Callable[[str, Any, Any], Any], /
 ) -> Callable[[Any, ModuleType], Any]:
@@ -236,4 +242,86 @@ def install_fast_paths(
 # test hooks
 def _gemm(a: TensorImpl, b: TensorImpl, c: TensorImpl, beta: float, naive: bool, /) -> None:
     """c = a @ b + beta * c in place (2-D, one float dtype, any strides); naive: the reference."""
+
 def _gemm_kernel_name(is_double: bool, /) -> str: ...
+def adadelta_step_(
+    params: Sequence[TensorImpl],
+    grads: Sequence[TensorImpl],
+    square_avgs: Sequence[TensorImpl],
+    acc_deltas: Sequence[TensorImpl],
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None: ...
+def adagrad_step_(
+    params: Sequence[TensorImpl],
+    grads: Sequence[TensorImpl],
+    state_sums: Sequence[TensorImpl],
+    steps: Sequence[int],
+    lr: float,
+    lr_decay: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+) -> None: ...
+def adamax_step_(
+    params: Sequence[TensorImpl],
+    grads: Sequence[TensorImpl],
+    exp_avgs: Sequence[TensorImpl],
+    exp_infs: Sequence[TensorImpl],
+    steps: Sequence[int],
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None: ...
+def foreach_mul_(tensors: Sequence[TensorImpl], factor: float) -> None: ...
+def foreach_norm(tensors: Sequence[TensorImpl], ord: float) -> list[float]: ...
+def nadam_step_(
+    params: Sequence[TensorImpl],
+    grads: Sequence[TensorImpl],
+    exp_avgs: Sequence[TensorImpl],
+    exp_avg_sqs: Sequence[TensorImpl],
+    mu_products: Sequence[float],
+    steps: Sequence[int],
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    momentum_decay: float,
+    decoupled: bool,
+    maximize: bool,
+) -> list[float]: ...
+def radam_step_(
+    params: Sequence[TensorImpl],
+    grads: Sequence[TensorImpl],
+    exp_avgs: Sequence[TensorImpl],
+    exp_avg_sqs: Sequence[TensorImpl],
+    steps: Sequence[int],
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    decoupled: bool,
+    maximize: bool,
+) -> None: ...
+def rmsprop_step_(
+    params: Sequence[TensorImpl],
+    grads: Sequence[TensorImpl],
+    square_avgs: Sequence[TensorImpl],
+    momentum_buffers: Sequence[TensorImpl],
+    grad_avgs: Sequence[TensorImpl],
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+) -> None: ...

@@ -92,6 +92,9 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # in place, no autograd (optimizers, initialisation, x[idx] = v)
     *_custom("copy_ fill_ put_ set_data_", "inplace", differentiable=False),
     *_custom("sgd_step_ adam_step_", "optim", differentiable=False),
+    *_custom("rmsprop_step_ adagrad_step_ adadelta_step_ adamax_step_ nadam_step_ radam_step_",
+             "optim", differentiable=False),
+    *_custom("foreach_norm foreach_mul_", "optim", differentiable=False),  # clip_grad_norm_
 )
 
 # The rest of the backend contract: graph and runtime functions, not ops.

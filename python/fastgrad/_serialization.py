@@ -78,13 +78,16 @@ class _Writer:
                         f"{type(k).__name__} at {'.'.join(path) or 'the top level'}")
 
 
-def save(obj: Any, f: PathLike, *, format: str | None = None) -> None:
+def save(obj: Any, f: PathLike, pickle_module: Any = None, pickle_protocol: int = 2,
+         _use_new_zipfile_serialization: bool = True,
+         _disable_byteorder_record: bool = False, *, format: str | None = None) -> None:
     """Writes ``obj`` (a Tensor, a state dict, an optimizer's state_dict(), or nested dicts,
     lists and tuples of tensors, arrays, numbers and strings) to ``f`` (a path, written as given,
-    or a binary file object). Example: ``fastgrad.save(model.state_dict(), "model.npz")``.
+    or a binary file object). Example: ``fastgrad.save(model.state_dict(), "model.pt")``.
+    PyTorch's pickle arguments are accepted and ignored (no general pickling is done).
 
     The format is ``format`` ("torch", "npz" or "safetensors") if given, else follows the
-    file's extension: .pt/.pth/.bin/.ckpt -> PyTorch's zip format (``torch.load(f,
+    file's extension: .pt/.pth/.bin/.ckpt/.tar -> PyTorch's zip format (``torch.load(f,
     weights_only=True)`` reads it; no NumPy arrays), .safetensors -> safetensors (a flat dict of
     tensors only), anything else and file objects -> NumPy .npz."""
     fmt = _save_format(f, format)  # h9-interop: format dispatch
@@ -142,20 +145,45 @@ class _Reader:
         raise ValueError(f"fastgrad.load: {self.where} is damaged: unknown entry {obj!r:.80}")
 
 
-def load(f: PathLike, map_location: Any = None, *, weights_only: bool | None = True) -> Any:
+def load(f: PathLike, map_location: Any = None, pickle_module: Any = None, *,
+         weights_only: bool | None = True, mmap: bool | None = None,
+         **pickle_load_args: Any) -> Any:
     """Reads an object written by ``fastgrad.save`` or ``torch.save`` (tensors come back on the
-    current backend, with their dtypes and bit for bit). A plain NumPy .npz gives a dict of
-    tensors, a .safetensors file a dict of tensors. Example: ``model.load_state_dict(
-    fastgrad.load("model.pt"))``.
+    current backend, with their dtypes and bit for bit). A plain NumPy .npz, or a .safetensors
+    file, gives a dict of tensors. ``f`` is a path or a binary file object; the format is found
+    from the content (a torch.save zip, a .npz zip, safetensors, a .npy).
 
-    The format is found from the content (a torch.save zip, a .npz zip, safetensors, a .npy).
     Never runs code from the file, whatever ``weights_only`` says: .npz and safetensors are
     parsed as data, and a torch.save file goes through an unpickler that builds only tensors,
     containers and plain values; a file asking for anything else raises
-    ``pickle.UnpicklingError`` naming what it asked for. ``map_location``: None or "cpu"."""
-    other = _load_other(f, map_location, weights_only)  # h9-interop: format dispatch
-    if other is not _NPZ:
-        return other
+    ``pickle.UnpicklingError`` naming what it asked for. ``map_location`` as in PyTorch: None,
+    "cpu", a CPU device, a dict whose targets are the CPU, or a callable ``fn(tensor, "cpu")``
+    applied to each loaded tensor (its result replaces the tensor unless None); a non-CPU target
+    raises. Example: ``model.load_state_dict(fastgrad.load("model.pt", map_location="cpu"))``."""
+    from fastgrad._device import map_location_check
+
+    fn = map_location_check(map_location)
+    obj = _load_other(f, weights_only)  # h9-interop: format dispatch
+    if obj is _NPZ:
+        obj = _load(f)
+    return obj if fn is None else _map_tensors(obj, fn)
+
+
+def _map_tensors(obj: Any, fn: Any) -> Any:
+    if isinstance(obj, Tensor):
+        r = fn(obj, "cpu")
+        return obj if r is None else r
+    if isinstance(obj, dict):
+        out = type(obj)() if isinstance(obj, OrderedDict) else {}
+        for k, v in obj.items():
+            out[k] = _map_tensors(v, fn)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj
+
+
+def _load(f: PathLike) -> Any:
     where = os.fspath(f) if isinstance(f, (str, os.PathLike)) else "the file"
     try:
         npz = np.load(f, allow_pickle=False)
@@ -211,13 +239,8 @@ def _save_other(obj: Any, f: PathLike, fmt: str) -> None:
         save_safetensors(obj, f)
 
 
-def _load_other(f: PathLike, map_location: Any, weights_only: Any) -> Any:
+def _load_other(f: PathLike, weights_only: Any) -> Any:
     """The loaded object when ``f`` is a torch.save zip or safetensors, else ``_NPZ``."""
-    if map_location is not None and str(map_location) != "cpu" and not (
-            isinstance(map_location, dict)
-            and all(str(v) == "cpu" for v in map_location.values())):
-        raise ValueError(f"fastgrad.load: map_location={map_location!r}: fastgrad tensors live "
-                         "on the CPU; use None or 'cpu'")
     import zipfile
 
     from fastgrad import _safetensors, _torch_format

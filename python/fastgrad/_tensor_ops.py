@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgrad._device import check_device
 from fastgrad._dtype import as_dtype, bool_, float32, float64, int64
 from fastgrad._ops import split as _split
 from fastgrad._random import _rng
@@ -215,26 +216,31 @@ def _new(self: Tensor, size: Sequence[Any], value: Any, dtype: Any, requires_gra
 
 def new_zeros(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
+    check_device(device, "new_zeros")
     return _new(self, size, 0.0, dtype, requires_grad)
 
 
 def new_ones(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
              requires_grad: bool = False) -> Tensor:
+    check_device(device, "new_ones")
     return _new(self, size, 1.0, dtype, requires_grad)
 
 
 def new_empty(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
+    check_device(device, "new_empty")
     return _new(self, size, 0.0, dtype, requires_grad)
 
 
 def new_full(self: Tensor, size: Sequence[int], fill_value: Any, *, dtype: Any = None,
              device: Any = None, requires_grad: bool = False) -> Tensor:
+    check_device(device, "new_full")
     return _new(self, (tuple(size),), fill_value, dtype, requires_grad)
 
 
 def new_tensor(self: Tensor, data: Any, dtype: Any = None, device: Any = None,
                requires_grad: bool = False) -> Tensor:
+    check_device(device, "new_tensor")
     return _from_data(data, self.dtype if dtype is None else dtype, requires_grad)
 
 
@@ -512,7 +518,7 @@ def multinomial(self: Tensor, num_samples: int, replacement: bool = False, *,
     if not replacement and num_samples > rows.shape[1]:
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
                          f"from {rows.shape[1]} categories")
-    rng = generator if isinstance(generator, np.random.Generator) else _rng()
+    rng = _rng(generator)
     out = np.empty((rows.shape[0], num_samples), dtype=np.int64)
     for i, r in enumerate(rows):
         total = r.sum()

@@ -18,6 +18,7 @@ import numpy as np
 
 from fastgrad import _backend
 from fastgrad._backend import _BACKENDS
+from fastgrad._device import get_default_dtype
 from fastgrad._dtype import BY_CODE, as_dtype, bool_, dtype, float32, float64, for_array, int64
 from fastgrad._hooks import RemovableHandle
 from fastgrad._optable import PRIMITIVES
@@ -43,7 +44,7 @@ def _scalar_dtype(value: object) -> dtype:
         return bool_
     if isinstance(value, (int, np.integer)):
         return int64
-    return float32
+    return get_default_dtype()
 
 
 def _norm_dims(dim: Any, axis: Any, ndim: int) -> list[int]:
@@ -220,9 +221,6 @@ class Tensor:
         if d.code == self._impl.dtype:
             return self
         return _wrap(self._b.to_dtype(self._impl, d.code), self._b)
-
-    def to(self, dtype: Any) -> Tensor:
-        return self.astype(dtype)
 
     def float(self) -> Tensor:
         return self.astype(float32)
@@ -673,6 +671,51 @@ class Tensor:
     def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
         return self._fill_random("normal_", _rng().normal(mean, std, size=self.shape))
 
+    # --- device surface (fastgrad/_device.py): a CPU library answers PyTorch's device API -------
+    @property
+    def device(self) -> Any:
+        """Always ``device(type='cpu')``: fastgrad runs on CPUs only."""
+        from fastgrad._device import CPU
+
+        return CPU
+
+    @property
+    def is_cuda(self) -> _py_bool:
+        return False
+
+    @property
+    def is_cpu(self) -> _py_bool:
+        return True
+
+    def get_device(self) -> int:
+        """-1, PyTorch's answer for a CPU tensor."""
+        return -1
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """PyTorch's ``to``: ``to(dtype)``, ``to(device)``, ``to("cpu")``, ``to(device, dtype)``,
+        ``to(other_tensor)``, keywords ``dtype device non_blocking copy memory_format``. The same
+        tensor when nothing changes (unless ``copy=True``); a device other than the CPU raises.
+
+        Example: ``x.to(fastgrad.device("cpu"), fastgrad.float64)``.
+        """
+        from fastgrad._device import parse_to
+
+        d, copy = parse_to("to", args, kwargs, Tensor)
+        if d is not None and d.code != self._impl.dtype:
+            return self.astype(d)
+        return self.clone() if copy else self
+
+    def cpu(self, memory_format: Any = None) -> Tensor:
+        """This tensor (it is on the CPU already)."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: _py_bool = False,
+             memory_format: Any = None) -> Tensor:
+        """Raises: fastgrad runs on CPUs only."""
+        from fastgrad._device import cuda_error
+
+        raise cuda_error(device)
+
 
 class _NoGrad:
     """Grad mode off for one backend, restored on exit (internal; users have fastgrad.no_grad)."""
@@ -867,7 +910,7 @@ def _finish(a: np.ndarray, requires_grad: _py_bool) -> Tensor:
 def _infer_dtype(data: Any) -> dtype:
     a = np.asarray(data)
     if a.dtype.kind == "f":
-        return float32
+        return get_default_dtype()
     return for_array(a.dtype)
 
 

@@ -355,3 +355,32 @@ __all__ = [
     "cross_entropy", "dropout", "elu", "l1_loss", "leaky_relu", "linear", "log_softmax",
     "mse_loss", "multi_margin_loss", "nll_loss", "relu", "sigmoid", "softmax", "tanh",
 ]
+
+# --- more losses (nn/_functional_losses.py) ---------------------------------------------------
+from fastgrad.nn._functional_losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
+    cosine_similarity,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    pairwise_distance,
+    smooth_l1_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
+
+__all__ += [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cosine_embedding_loss",
+    "cosine_similarity",
+    "huber_loss",
+    "kl_div",
+    "margin_ranking_loss",
+    "pairwise_distance",
+    "smooth_l1_loss",
+    "soft_margin_loss",
+    "triplet_margin_loss",
+]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastgrad import _creation
-from fastgrad._dtype import as_dtype, float32
+from fastgrad._device import factory_kwargs as _factory
 from fastgrad.nn import functional as F
 from fastgrad.nn import init
 from fastgrad.nn.module import Module, Parameter
@@ -27,17 +27,17 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
+        factory_kwargs = _factory(device, dtype, "Linear")
         super().__init__()
         if in_features < 0 or out_features < 0:
             raise ValueError(f"Linear: feature counts must be non-negative, got "
                              f"({in_features}, {out_features})")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        d = as_dtype(dtype or float32)
-        self.weight = Parameter(_creation.empty(out_features, in_features, dtype=d))
+        self.weight = Parameter(_creation.empty(out_features, in_features, **factory_kwargs))
         if bias:
-            self.bias = Parameter(_creation.empty(out_features, dtype=d))
+            self.bias = Parameter(_creation.empty(out_features, **factory_kwargs))
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()

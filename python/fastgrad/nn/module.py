@@ -406,6 +406,77 @@ class Module:
             keys.update(self.__dict__.get(key, {}))
         return sorted(keys)
 
+    # --- device and dtype (fastgrad/_device.py): CPU only; casts change parameters in place ----
+    def _cast(self, d: Any, floating_only: bool = True) -> Module:
+        """Every parameter (the same Parameter objects, so optimizers keep them) and buffer,
+        and every parameter's grad, converted to dtype ``d``."""
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is None or p.dtype is d or (floating_only and not p.dtype.is_floating_point):
+                    continue
+                g = p.grad
+                new = _wrap(p._b.detach(p._impl), p._b).astype(d)
+                rg = p.requires_grad
+                p._impl = p._b.detach(new._impl)
+                p._impl.requires_grad = rg
+                if g is not None:
+                    p.grad = g.astype(d)
+            for name, b in m._buffers.items():
+                if b is not None and b.dtype is not d and (
+                        b.dtype.is_floating_point or not floating_only):
+                    m._buffers[name] = b.detach().astype(d)
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """PyTorch's ``Module.to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``:
+        floating-point parameters and buffers take the dtype (in place); a device other than the
+        CPU raises. Example: ``model.to(fastgrad.device("cpu"))``."""
+        from fastgrad._device import parse_to
+
+        d, _copy = parse_to("Module.to", args, kwargs, Tensor)
+        if d is None:
+            return self
+        if not d.is_floating_point:
+            raise TypeError(f"Module.to: only accepts floating point dtypes, but got desired "
+                            f"dtype={d.name}")
+        return self._cast(d)
+
+    def cpu(self) -> Module:
+        """This module (fastgrad runs on CPUs only)."""
+        return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises: fastgrad runs on CPUs only."""
+        from fastgrad._device import cuda_error
+
+        raise cuda_error(device)
+
+    def float(self) -> Module:
+        """Floating-point parameters and buffers to float32."""
+        from fastgrad._dtype import float32
+
+        return self._cast(float32)
+
+    def double(self) -> Module:
+        """Floating-point parameters and buffers to float64."""
+        from fastgrad._dtype import float64
+
+        return self._cast(float64)
+
+    def half(self) -> Module:
+        """Raises: fastgrad has no float16 (float32 and float64 only)."""
+        raise TypeError("Module.half: fastgrad has no float16; use float() or double()")
+
+    def bfloat16(self) -> Module:
+        """Raises: fastgrad has no bfloat16 (float32 and float64 only)."""
+        raise TypeError("Module.bfloat16: fastgrad has no bfloat16; use float() or double()")
+
+    def type(self, dst_type: Any) -> Module:
+        """Every parameter and buffer to ``dst_type`` (any fastgrad dtype)."""
+        from fastgrad._dtype import as_dtype
+
+        return self._cast(as_dtype(dst_type), floating_only=False)
+
 
 def _clear_grad(p: Tensor, set_to_none: bool) -> None:
     if set_to_none:

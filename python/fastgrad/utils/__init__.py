@@ -1,7 +1,8 @@
-"""``fastgrad.utils``: helpers beside the tensor library, as torch.utils (so far: ``dlpack``)."""
+"""``fastgrad.utils``: helpers beside the tensor library, as torch.utils (so far: ``data``,
+``dlpack``)."""
 
 from __future__ import annotations
 
-from fastgrad.utils import dlpack
+from fastgrad.utils import data, dlpack
 
-__all__ = ["dlpack"]
+__all__ = ["data", "dlpack"]
