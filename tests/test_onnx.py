@@ -50,7 +50,7 @@ class _Net(nn.Module):
         self.scale = fastgrad.nn.Parameter(fastgrad.ones(4) * 0.5)
 
     def forward(self, x, z):  # type: ignore[no-untyped-def]
-        h = F.relu(self.a(x)) * self.scale + 1.0
+        h = F.relu(F.dropout(self.a(x), 0.3, training=self.training)) * self.scale + 1.0
         h = fastgrad.cat([h, 2.0 - z], dim=1) / 3.0
         h = h.reshape(h.shape[0], 2, 4).transpose(1, 2).flatten(1)
         h = F.softplus(h, beta=2.0) - F.elu(h.permute(1, 0).t(), alpha=0.5)
@@ -69,9 +69,12 @@ def test_functional_ops_in_onnxruntime(backend) -> None:
         fastgrad.onnx.export(net, (x, z), buf, input_names=["x", "z"], opset_version=opset,
                              output_names=["p", "g", "k"])
         got = _run(buf.getvalue(), {"x": x.numpy(), "z": z.numpy()})
+        assert net.training
+        net.eval()
         for a, b in zip(got, net(x, z)):
             assert a.shape == tuple(b.shape)
             np.testing.assert_allclose(a, b.detach().numpy(), rtol=1e-5, atol=1e-6)
+        net.train()
 
 
 class _Cumsum(nn.Module):

@@ -292,6 +292,14 @@ def _getitem(g: _Graph, args: Sequence[Any], kw: dict[str, Any], out: Tensor) ->
     g.node("Identity", [name], out)
 
 
+def _dropout(g: _Graph, args: Sequence[Any], kw: dict[str, Any], out: Tensor) -> None:
+    if _arg(args, kw, 2, "training", True) and _arg(args, kw, 1, "p", 0.5) > 0:
+        raise UnsupportedOperatorError(
+            "fastgrad.onnx.export: F.dropout with training=True is random; pass "
+            "training=self.training (the export runs in eval mode)")
+    g.node("Identity", [g.name(args[0])], out)
+
+
 _RELU, _SIGMOID, _TANH = _unary("Relu"), _unary("Sigmoid"), _unary("Tanh")
 
 # (owner, attribute name) -> entry. Owners: "Tensor" (methods), "fastgrad", "F"
@@ -328,7 +336,7 @@ OPS: dict[tuple[str, str], Callable[..., None]] = {
     ("fastgrad", "log_softmax"): _softmax("LogSoftmax"),
     ("F", "relu"): _RELU, ("F", "sigmoid"): _SIGMOID, ("F", "tanh"): _TANH,
     ("F", "leaky_relu"): _leaky_relu, ("F", "elu"): _elu, ("F", "softplus"): _softplus,
-    ("F", "gelu"): _gelu, ("F", "linear"): _linear,
+    ("F", "gelu"): _gelu, ("F", "linear"): _linear, ("F", "dropout"): _dropout,
     ("F", "softmax"): _softmax("Softmax"), ("F", "log_softmax"): _softmax("LogSoftmax"),
 }
 
