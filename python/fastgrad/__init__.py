@@ -232,3 +232,10 @@ __all__ = [
 __all__ += [n for n in (*_ops.TABLE_FUNCTIONS, *_tensor_ops.FUNCTIONS, "numel", "linalg")
             if n not in __all__]
 __all__ += ["Generator", "utils"]
+
+# --- h9-interop: DLPack (Tensor.__dlpack__, fastgrad.from_dlpack, fastgrad.utils.dlpack) and
+# fastgrad.onnx.export (the onnx package is imported only on export) ---
+from fastgrad import onnx
+from fastgrad._dlpack import from_dlpack
+
+__all__ += ["from_dlpack", "onnx"]

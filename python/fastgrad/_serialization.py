@@ -80,11 +80,19 @@ class _Writer:
 
 def save(obj: Any, f: PathLike, pickle_module: Any = None, pickle_protocol: int = 2,
          _use_new_zipfile_serialization: bool = True,
-         _disable_byteorder_record: bool = False) -> None:
+         _disable_byteorder_record: bool = False, *, format: str | None = None) -> None:
     """Writes ``obj`` (a Tensor, a state dict, an optimizer's state_dict(), or nested dicts,
-    lists and tuples of tensors, arrays, numbers and strings) to the .npz file ``f`` (a path,
-    written as given, or a binary file object). Example: ``fastgrad.save(model.state_dict(),
-    "model.npz")``. PyTorch's pickle arguments are accepted and ignored (nothing is pickled)."""
+    lists and tuples of tensors, arrays, numbers and strings) to ``f`` (a path, written as given,
+    or a binary file object). Example: ``fastgrad.save(model.state_dict(), "model.pt")``.
+    PyTorch's pickle arguments are accepted and ignored (no general pickling is done).
+
+    The format is ``format`` ("torch", "npz" or "safetensors") if given, else follows the
+    file's extension: .pt/.pth/.bin/.ckpt/.tar -> PyTorch's zip format (``torch.load(f,
+    weights_only=True)`` reads it; no NumPy arrays), .safetensors -> safetensors (a flat dict of
+    tensors only), anything else and file objects -> NumPy .npz."""
+    fmt = _save_format(f, format)  # h9-interop: format dispatch
+    if fmt != "npz":
+        return _save_other(obj, f, fmt)
     w = _Writer()
     root = w.encode(obj, [])
     meta = json.dumps({"format": _FORMAT, "version": _VERSION, "root": root}, allow_nan=False)
@@ -140,17 +148,24 @@ class _Reader:
 def load(f: PathLike, map_location: Any = None, pickle_module: Any = None, *,
          weights_only: bool | None = True, mmap: bool | None = None,
          **pickle_load_args: Any) -> Any:
-    """Reads an object written by ``fastgrad.save`` (tensors come back on the current backend,
-    with their dtypes and bit for bit). A plain NumPy .npz gives a dict of tensors. Never
-    unpickles: loading an untrusted file cannot run code, whatever ``weights_only`` says.
-    ``f`` is a path or a binary file object. ``map_location`` as in PyTorch: None, "cpu", a CPU
-    device, a dict whose targets are the CPU, or a callable ``fn(tensor, "cpu")`` applied to
-    each loaded tensor (its result replaces the tensor unless None); a non-CPU target raises.
-    Example: ``model.load_state_dict(fastgrad.load("model.npz", map_location="cpu"))``."""
+    """Reads an object written by ``fastgrad.save`` or ``torch.save`` (tensors come back on the
+    current backend, with their dtypes and bit for bit). A plain NumPy .npz, or a .safetensors
+    file, gives a dict of tensors. ``f`` is a path or a binary file object; the format is found
+    from the content (a torch.save zip, a .npz zip, safetensors, a .npy).
+
+    Never runs code from the file, whatever ``weights_only`` says: .npz and safetensors are
+    parsed as data, and a torch.save file goes through an unpickler that builds only tensors,
+    containers and plain values; a file asking for anything else raises
+    ``pickle.UnpicklingError`` naming what it asked for. ``map_location`` as in PyTorch: None,
+    "cpu", a CPU device, a dict whose targets are the CPU, or a callable ``fn(tensor, "cpu")``
+    applied to each loaded tensor (its result replaces the tensor unless None); a non-CPU target
+    raises. Example: ``model.load_state_dict(fastgrad.load("model.pt", map_location="cpu"))``."""
     from fastgrad._device import map_location_check
 
     fn = map_location_check(map_location)
-    obj = _load(f)
+    obj = _load_other(f, weights_only)  # h9-interop: format dispatch
+    if obj is _NPZ:
+        obj = _load(f)
     return obj if fn is None else _map_tensors(obj, fn)
 
 
@@ -193,6 +208,65 @@ def _load(f: PathLike) -> Any:
             raise ValueError(f"fastgrad.load: {where} has format version {meta['version']}; "
                              f"this fastgrad reads up to {_VERSION}")
         return r.decode(meta.get("root"))
+
+
+# --- h9-interop: format dispatch (PyTorch zip, safetensors) -------------------------------------
+_NPZ = object()
+_TORCH_EXT = (".pt", ".pth", ".bin", ".ckpt", ".tar")
+
+
+def _save_format(f: PathLike, format: str | None) -> str:
+    if format is not None:
+        if format not in ("torch", "npz", "safetensors"):
+            raise ValueError(f"fastgrad.save: format must be 'torch', 'npz' or 'safetensors', "
+                             f"got {format!r}")
+        return format
+    if isinstance(f, (str, os.PathLike)):
+        ext = os.path.splitext(os.fspath(f))[1].lower()
+        if ext in _TORCH_EXT:
+            return "torch"
+        if ext == ".safetensors":
+            return "safetensors"
+    return "npz"
+
+
+def _save_other(obj: Any, f: PathLike, fmt: str) -> None:
+    if fmt == "torch":
+        from fastgrad._torch_format import save_torch
+        save_torch(obj, f)
+    else:
+        from fastgrad._safetensors import save_safetensors
+        save_safetensors(obj, f)
+
+
+def _load_other(f: PathLike, weights_only: Any) -> Any:
+    """The loaded object when ``f`` is a torch.save zip or safetensors, else ``_NPZ``."""
+    import zipfile
+
+    from fastgrad import _safetensors, _torch_format
+    where = os.fspath(f) if isinstance(f, (str, os.PathLike)) else "the file"
+    if isinstance(f, (str, os.PathLike)):
+        with open(f, "rb") as fh:
+            head = fh.read(16)
+    else:
+        pos = f.tell()
+        head = f.read(16)
+        f.seek(pos)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(f) as zf:
+                torch_zip = _torch_format.is_torch_zip(zf) is not None
+        except zipfile.BadZipFile:
+            return _NPZ
+        finally:
+            if not isinstance(f, (str, os.PathLike)):
+                f.seek(pos)
+        return _torch_format.load_torch(f, weights_only) if torch_zip else _NPZ
+    if _safetensors.looks_like_safetensors(head):
+        return _safetensors.load_safetensors(f)
+    if head[:1] == b"\x80":  # a bare pickle: torch.save before 1.6
+        _torch_format.refuse_legacy(where)
+    return _NPZ
 
 
 __all__ = ["load", "save"]

@@ -1,7 +1,8 @@
-"""``fastgrad.utils``: helpers beside the tensor library, as torch.utils (so far: ``data``)."""
+"""``fastgrad.utils``: helpers beside the tensor library, as torch.utils (so far: ``data``,
+``dlpack``)."""
 
 from __future__ import annotations
 
-from fastgrad.utils import data
+from fastgrad.utils import data, dlpack
 
-__all__ = ["data"]
+__all__ = ["data", "dlpack"]
