@@ -102,3 +102,46 @@ def test_unsupported_op_is_named(backend, tmp_path) -> None:
     with pytest.raises(ValueError, match="opset_version"):
         fastgrad.onnx.export(_Cumsum(), fastgrad.randn(2, 3), tmp_path / "c.onnx",
                              opset_version=11)
+
+
+def test_cnn_in_onnxruntime(backend, tmp_path) -> None:
+    """The CNN layers: Conv (padding, stride, groups), BatchNorm (eval statistics), pools."""
+    onnx = pytest.importorskip("onnx")
+    fastgrad.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                      nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, stride=2, padding="valid", groups=2),
+                      nn.AvgPool2d(2, ceil_mode=True), nn.Dropout2d(0.2), nn.Conv2d(8, 6, 1),
+                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
+    x = fastgrad.randn(5, 1, 12, 12)
+    m(x)  # one training step's statistics into the running averages
+    path = tmp_path / "cnn.onnx"
+    fastgrad.onnx.export(m, x, path, input_names=["x"], output_names=["y"],
+                         dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops[:4] == ["Conv", "BatchNormalization", "Relu", "MaxPool"]
+    assert "GlobalAveragePool" in ops and "AveragePool" in ops
+    m.eval()
+    for xx in (x, fastgrad.randn(2, 1, 12, 12)):
+        (y,) = _run(str(path), {"x": xx.numpy()})
+        np.testing.assert_allclose(y, m(xx).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_conv1d_same_padding_and_unsupported_mode(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    m = nn.Sequential(nn.Conv1d(2, 3, 4, padding="same"), nn.MaxPool1d(2))
+    x = fastgrad.randn(3, 2, 9)
+    fastgrad.onnx.export(m, x, tmp_path / "c1.onnx")
+    (y,) = _run(str(tmp_path / "c1.onnx"), {next(iter(_input_names(tmp_path / "c1.onnx"))):
+                                              x.numpy()})
+    np.testing.assert_allclose(y, m(x).detach().numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(fastgrad.onnx.UnsupportedOperatorError, match="padding_mode"):
+        fastgrad.onnx.export(nn.Conv2d(1, 1, 3, padding=1, padding_mode="reflect"),
+                             fastgrad.randn(1, 1, 5, 5), tmp_path / "r.onnx")
+
+
+def _input_names(path):  # type: ignore[no-untyped-def]
+    import onnx
+
+    return [i.name for i in onnx.load(str(path)).graph.input]

@@ -359,7 +359,64 @@ def _m_softmax(op: str) -> Callable[..., None]:
     return emit
 
 
-# class name -> fn(g, module, input, output). Add convolution, pooling, batch norm here.
+def _tuple(v: Any, nd: int) -> list[int]:
+    return [int(x) for x in v] if isinstance(v, (tuple, list)) else [int(v)] * nd
+
+
+def _unsupported(what: str) -> UnsupportedOperatorError:
+    return UnsupportedOperatorError(f"fastgrad.onnx.export: {what} has no ONNX export")
+
+
+def _m_conv(g: _Graph, m: Any, x: Tensor, out: Tensor) -> None:
+    """Conv1d/Conv2d as ONNX Conv (pads begin..., end...); zero padding only."""
+    if m.padding_mode != "zeros":
+        raise _unsupported(f"{type(m).__name__} with padding_mode={m.padding_mode!r}")
+    nd = m._nd
+    rev = m._reversed_padding_repeated_twice  # (left, right) pairs, last dim first
+    begins = [rev[2 * (nd - 1 - i)] for i in range(nd)]
+    ends = [rev[2 * (nd - 1 - i) + 1] for i in range(nd)]
+    ins = [g.name(x), g.name(m.weight)] + ([g.name(m.bias)] if m.bias is not None else [])
+    g.node("Conv", ins, out, kernel_shape=list(m.kernel_size), strides=list(m.stride),
+           dilations=list(m.dilation), pads=begins + ends, group=int(m.groups))
+
+
+def _m_maxpool(g: _Graph, m: Any, x: Tensor, out: Tensor) -> None:
+    if m.return_indices:
+        raise _unsupported(f"{type(m).__name__} with return_indices=True")
+    nd = m._nd
+    g.node("MaxPool", [g.name(x)], out, kernel_shape=_tuple(m.kernel_size, nd),
+           strides=_tuple(m.stride, nd), pads=_tuple(m.padding, nd) * 2,
+           dilations=_tuple(m.dilation, nd), ceil_mode=int(bool(m.ceil_mode)))
+
+
+def _m_avgpool(g: _Graph, m: Any, x: Tensor, out: Tensor) -> None:
+    if m.divisor_override is not None:
+        raise _unsupported(f"{type(m).__name__} with divisor_override")
+    nd = m._nd
+    g.node("AveragePool", [g.name(x)], out, kernel_shape=_tuple(m.kernel_size, nd),
+           strides=_tuple(m.stride, nd), pads=_tuple(m.padding, nd) * 2,
+           ceil_mode=int(bool(m.ceil_mode)), count_include_pad=int(bool(m.count_include_pad)))
+
+
+def _m_adaptive_avg(g: _Graph, m: Any, x: Tensor, out: Tensor) -> None:
+    if any(int(v) != 1 for v in _tuple(m.output_size, m._nd) if v is not None):
+        raise _unsupported(f"{type(m).__name__} with output_size={m.output_size} (only 1)")
+    g.node("GlobalAveragePool", [g.name(x)], out)
+
+
+def _m_batchnorm(g: _Graph, m: Any, x: Tensor, out: Tensor) -> None:
+    """BatchNorm in eval mode: the running statistics (a model without them has no export)."""
+    if not m.track_running_stats or m.running_mean is None:
+        raise _unsupported(f"{type(m).__name__} without running statistics")
+    c = int(m.num_features)
+    dt = m.running_mean.detach().numpy().dtype
+    scale = g.name(m.weight) if m.affine else g.const(np.ones(c), dt, "scale")
+    bias = g.name(m.bias) if m.affine else g.const(np.zeros(c), dt, "bias")
+    g.node("BatchNormalization", [g.name(x), scale, bias, g.name(m.running_mean),
+                                  g.name(m.running_var)], out, epsilon=float(m.eps))
+
+
+# class name -> fn(g, module, input, output).
 MODULES: dict[str, Callable[..., None]] = {
     "Linear": _m_linear,
     "ReLU": lambda g, m, x, out: g.node("Relu", [g.name(x)], out),
@@ -375,6 +432,18 @@ MODULES: dict[str, Callable[..., None]] = {
     "Flatten": _m_flatten,
     "Identity": _m_identity,
     "Dropout": _m_identity,  # exported in eval mode
+    "Dropout1d": _m_identity,
+    "Dropout2d": _m_identity,
+    "Conv1d": _m_conv,
+    "Conv2d": _m_conv,
+    "MaxPool1d": _m_maxpool,
+    "MaxPool2d": _m_maxpool,
+    "AvgPool1d": _m_avgpool,
+    "AvgPool2d": _m_avgpool,
+    "AdaptiveAvgPool1d": _m_adaptive_avg,
+    "AdaptiveAvgPool2d": _m_adaptive_avg,
+    "BatchNorm1d": _m_batchnorm,
+    "BatchNorm2d": _m_batchnorm,
 }
 
 
