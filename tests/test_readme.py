@@ -32,7 +32,7 @@ def test_readme_example_runs(i: int, tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert out.startswith("-12.0 tensor(-4.) tensor(-4.) tensor(3.)")
         assert "digraph" in out
     else:
-        assert (tmp_path / "model.npz").exists()
+        assert (tmp_path / "model.pt").exists()
 
 
 @pytest.mark.skipif(not README.exists(), reason="README.md is not beside the tests")

@@ -157,8 +157,8 @@ bool sum_in_place(const Tensor& slot, const Tensor& g) {
   constexpr int64_t kMaxElements = int64_t{1} << 14;
   if (GradMode::is_enabled() || slot.use_count() != 1 || slot->storage().use_count() != 1 ||
       slot->requires_grad_ || !slot->is_contiguous() || !g->is_contiguous() ||
-      slot->dtype() != g->dtype() || !is_floating(slot->dtype()) ||
-      slot->numel() > kMaxElements || slot->shape() != g->shape())
+      slot->dtype() != g->dtype() || !is_floating(slot->dtype()) || slot->numel() > kMaxElements ||
+      slot->shape() != g->shape())
     return false;
   FG_DISPATCH_FLOAT(slot->dtype(), "backward", T, {
     T* out = slot->data<T>();
@@ -191,13 +191,13 @@ void check_anomaly(const Node& node, const GradList& outs) {
   for (size_t i = 0; i < outs.size(); ++i) {
     if (!outs[i] || all_finite(outs[i])) continue;
     const std::string& trace = node.creation_trace();
-    std::string where = trace.empty()
-        ? "(its forward ran outside detect_anomaly(), so where it was created is unknown)"
-        : "The forward call that created it:\n" + trace;
-    throw std::runtime_error(str_cat("detect_anomaly: function '", node.name(),
-                                     "' returned nan or inf values in its output ", i,
-                                     " (the gradient of input ", i, ", shape ",
-                                     outs[i]->shape(), "). ", where));
+    std::string where =
+        trace.empty()
+            ? "(its forward ran outside detect_anomaly(), so where it was created is unknown)"
+            : "The forward call that created it:\n" + trace;
+    throw std::runtime_error(str_cat(
+        "detect_anomaly: function '", node.name(), "' returned nan or inf values in its output ", i,
+        " (the gradient of input ", i, ", shape ", outs[i]->shape(), "). ", where));
   }
 }
 
@@ -239,7 +239,8 @@ FG_STEP void seed_roots(const std::vector<Tensor>& roots, const std::vector<Tens
     if (!g) {
       FG_RUNTIME_CHECK(roots[i]->numel() == 1,
                        "grad can be implicitly created only for scalar outputs; "
-                       "pass gradient= for a tensor of shape ", roots[i]->shape());
+                       "pass gradient= for a tensor of shape ",
+                       roots[i]->shape());
       g = full(roots[i]->shape(), 1.0, roots[i]->dtype());
     }
     FG_CHECK(g->shape() == roots[i]->shape(), "backward: gradient of shape ", g->shape(),
@@ -305,7 +306,8 @@ FG_STEP void evaluate(Node* node, std::vector<Tensor>& grads, bool keep_graph, b
                       GradList& outs) {
   FG_RUNTIME_CHECK(!node->released_,
                    "Trying to backward through the graph a second time (or to read saved "
-                   "tensors after they were freed) in ", node->name(),
+                   "tensors after they were freed) in ",
+                   node->name(),
                    ". Saved tensors are freed after backward; pass retain_graph=True to the "
                    "first backward if you need to backward twice.");
   outs = node->apply(grads);

@@ -109,7 +109,8 @@ void Node::save(const Tensor& t, bool is_output) {
 Tensor Node::saved(size_t i) {
   FG_RUNTIME_CHECK(!released_,
                    "Trying to backward through the graph a second time (or to read saved tensors "
-                   "after they were freed) in ", name(),
+                   "after they were freed) in ",
+                   name(),
                    ". Saved tensors are freed after backward; pass retain_graph=True to the first "
                    "backward if you need to backward twice.");
   FG_ASSERT(i < saved_.size(), "saved tensor index out of range in ", name());
@@ -119,8 +120,9 @@ Tensor Node::saved(size_t i) {
   if (s.tensor && s.tensor->version() != s.saved_version) {
     throw std::runtime_error(str_cat(
         "one of the variables needed for gradient computation has been modified by an in-place "
-        "operation: saved tensor ", i, " of ", name(), " (shape ", s.tensor->shape(),
-        ") is at version ", s.tensor->version(), "; expected version ", s.saved_version,
+        "operation: saved tensor ",
+        i, " of ", name(), " (shape ", s.tensor->shape(), ") is at version ", s.tensor->version(),
+        "; expected version ", s.saved_version,
         " instead. Use the out-of-place op, or clone() the tensor before modifying it."));
   }
   if (!s.is_output || !s.tensor) return s.tensor;
@@ -206,7 +208,8 @@ void set_history_of(const std::shared_ptr<Node>& node, const In& inputs, const O
   node->input_meta_.reserve(inputs.size());
   for (const Tensor& t : inputs) {
     node->next_edges_.push_back(t && t->requires_grad_ ? gradient_edge(t) : Edge{});
-    node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()} : TensorMeta{{}, DType::Float32});
+    node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()}
+                                  : TensorMeta{{}, DType::Float32});
   }
   if (modes.anomaly) node->extras().creation_trace = AnomalyMode::trace();
   const bool keep = modes.keep_outputs;

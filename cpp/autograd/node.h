@@ -48,8 +48,9 @@ class GradList : public SmallVec<Tensor, 2> {
     reserve(n);
     for (size_t i = 0; i < n; ++i) emplace_back();
   }
-  template <class... A, class = std::enable_if_t<
-                            (sizeof...(A) > 0) && (std::is_constructible<Tensor, A&&>::value && ...)>>
+  template <class... A,
+            class = std::enable_if_t<(sizeof...(A) > 0) &&
+                                     (std::is_constructible<Tensor, A&&>::value && ...)>>
   GradList(A&&... grads) {  // NOLINT: implicit, for `return {ga, gb};`
     reserve(sizeof...(A));
     (emplace_back(std::forward<A>(grads)), ...);

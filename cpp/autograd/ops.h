@@ -55,8 +55,8 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, int64_t 
 Tensor contiguous(const Tensor& x);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 // Gradient of slice: zeros of `shape` with g written into the slice.
-Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start,
-                      int64_t stop, int64_t step);
+Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start, int64_t stop,
+                      int64_t step);
 
 // ops_index.cpp ----------------------------------------------------------------------------------
 // take(x, pos) (from the table): out[i...] = x.flat[pos[i...]] (pos int64, any shape; x read in
@@ -139,8 +139,7 @@ void adamax_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& 
                   const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_infs,
                   const std::vector<int64_t>& steps, double lr, double beta1, double beta2,
                   double eps, double weight_decay, bool maximize);
-std::vector<double> nadam_step_(const std::vector<Tensor>& params,
-                                const std::vector<Tensor>& grads,
+std::vector<double> nadam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                                 const std::vector<Tensor>& exp_avgs,
                                 const std::vector<Tensor>& exp_avg_sqs,
                                 const std::vector<double>& mu_products,
@@ -166,7 +165,7 @@ Tensor gru_cell(const Tensor& xg, const Tensor& hg, const Tensor& h);
 // softmax(q k^T scale + mask [+ causal]) v for q (B, H, L, E), k (B, H, S, E), v (B, H, S, D);
 // mask additive, broadcastable to (B, H, L, S), or null (no gradient); blocked, never holding the
 // (L, S) matrix.
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                 bool causal, double scale);
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                 double scale);
 
 }  // namespace fastgrad

@@ -61,8 +61,7 @@ GradList attention_rule(FnNode& n, const Grads& g) {
     Tensor p = softmax(scores(q, k, mask, causal, scale), 3);
     Tensor dv = matmul(permute(p, {0, 1, 3, 2}), g[0]);
     Tensor dp = matmul(g[0], permute(v, {0, 1, 3, 2}));
-    Tensor ds = mul(mul(p, sub(dp, sum(mul(dp, p), {3}, true))),
-                    scalar_tensor(scale, q->dtype()));
+    Tensor ds = mul(mul(p, sub(dp, sum(mul(dp, p), {3}, true))), scalar_tensor(scale, q->dtype()));
     return {matmul(ds, k), matmul(permute(ds, {0, 1, 3, 2}), q), dv, nullptr};
   }
   const Shape& qs = q->shape();
@@ -72,32 +71,31 @@ GradList attention_rule(FnNode& n, const Grads& g) {
   Tensor dq = empty(q->shape(), q->dtype()), dk = empty(k->shape(), q->dtype());
   Tensor dv = empty(v->shape(), q->dtype());
   std::vector<int64_t> ms = mask ? mask_strides(mask, {B, H, L, S}) : std::vector<int64_t>(4, 0);
-  FG_DISPATCH_FLOAT(q->dtype(), "attention_backward", T,
-                    attention_backward<T>(B, H, L, S, E, D, q->data<T>(), k->data<T>(),
-                                          v->data<T>(), mask ? mask->data<T>() : nullptr,
-                                          ms.data(), causal, static_cast<T>(scale),
-                                          out->data<T>(), lse->data<T>(), dout->data<T>(),
-                                          dq->data<T>(), dk->data<T>(), dv->data<T>()));
+  FG_DISPATCH_FLOAT(
+      q->dtype(), "attention_backward", T,
+      attention_backward<T>(B, H, L, S, E, D, q->data<T>(), k->data<T>(), v->data<T>(),
+                            mask ? mask->data<T>() : nullptr, ms.data(), causal,
+                            static_cast<T>(scale), out->data<T>(), lse->data<T>(), dout->data<T>(),
+                            dq->data<T>(), dk->data<T>(), dv->data<T>()));
   return {dq, dk, dv, nullptr};
 }
 
 }  // namespace
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                 bool causal, double scale) {
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
+                 double scale) {
   const char* op = "scaled_dot_product_attention";
-  FG_TYPE_CHECK(is_floating(q->dtype()) && k->dtype() == q->dtype() && v->dtype() == q->dtype(),
-                op, ": expected query, key and value of one floating dtype, got ",
-                dtype_name(q->dtype()), ", ", dtype_name(k->dtype()), ", ",
-                dtype_name(v->dtype()));
+  FG_TYPE_CHECK(is_floating(q->dtype()) && k->dtype() == q->dtype() && v->dtype() == q->dtype(), op,
+                ": expected query, key and value of one floating dtype, got ",
+                dtype_name(q->dtype()), ", ", dtype_name(k->dtype()), ", ", dtype_name(v->dtype()));
   FG_CHECK(q->dim() == 4 && k->dim() == 4 && v->dim() == 4, op,
-           ": expected 4-D query, key and value (B, H, L, E), got ", q->shape(), ", ",
-           k->shape(), ", ", v->shape());
+           ": expected 4-D query, key and value (B, H, L, E), got ", q->shape(), ", ", k->shape(),
+           ", ", v->shape());
   const Shape& qs = q->shape();
   const int64_t B = qs[0], H = qs[1], L = qs[2], E = qs[3], S = k->shape()[2];
   const int64_t D = v->shape()[3];
-  FG_CHECK(k->shape()[0] == B && k->shape()[1] == H && k->shape()[3] == E &&
-               v->shape()[0] == B && v->shape()[1] == H && v->shape()[2] == S,
+  FG_CHECK(k->shape()[0] == B && k->shape()[1] == H && k->shape()[3] == E && v->shape()[0] == B &&
+               v->shape()[1] == H && v->shape()[2] == S,
            op, ": query ", q->shape(), ", key ", k->shape(), " and value ", v->shape(),
            " do not agree");
   if (mask) {
@@ -114,13 +112,13 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor
   const Tensor qc = contiguous_nograd(q), kc = contiguous_nograd(k), vc = contiguous_nograd(v);
   Tensor out = empty({B, H, L, D}, q->dtype()), lse = empty({B, H, L}, q->dtype());
   std::vector<int64_t> ms = mask ? mask_strides(mask, {B, H, L, S}) : std::vector<int64_t>(4, 0);
-  FG_DISPATCH_FLOAT(q->dtype(), op, T,
-                    attention_forward<T>(B, H, L, S, E, D, qc->data<T>(), kc->data<T>(),
-                                         vc->data<T>(), mask ? mask->data<T>() : nullptr,
-                                         ms.data(), causal, static_cast<T>(scale),
-                                         out->data<T>(), lse->data<T>()));
-  if (auto n = make_fn_node("ScaledDotProductAttentionBackward", attention_rule,
-                            {q, k, v, mask}, {out})) {
+  FG_DISPATCH_FLOAT(
+      q->dtype(), op, T,
+      attention_forward<T>(B, H, L, S, E, D, qc->data<T>(), kc->data<T>(), vc->data<T>(),
+                           mask ? mask->data<T>() : nullptr, ms.data(), causal,
+                           static_cast<T>(scale), out->data<T>(), lse->data<T>()));
+  if (auto n = make_fn_node("ScaledDotProductAttentionBackward", attention_rule, {q, k, v, mask},
+                            {out})) {
     n->save(qc);
     n->save(kc);
     n->save(vc);

@@ -23,8 +23,8 @@ Params parse(const char* op, const std::vector<int64_t>& stride,
   FG_CHECK(stride.size() == 2 && padding.size() == 2 && dilation.size() == 2, op,
            ": stride, padding and dilation must have 2 values each, got ", stride.size(), ", ",
            padding.size(), " and ", dilation.size());
-  FG_CHECK(stride[0] > 0 && stride[1] > 0, op, ": stride must be positive, got (", stride[0],
-           ", ", stride[1], ")");
+  FG_CHECK(stride[0] > 0 && stride[1] > 0, op, ": stride must be positive, got (", stride[0], ", ",
+           stride[1], ")");
   FG_CHECK(padding[0] >= 0 && padding[1] >= 0, op, ": padding must be non-negative, got (",
            padding[0], ", ", padding[1], ")");
   FG_CHECK(dilation[0] > 0 && dilation[1] > 0, op, ": dilation must be positive, got (",
@@ -35,8 +35,8 @@ Params parse(const char* op, const std::vector<int64_t>& stride,
 
 void check_float_pair(const char* op, const Tensor& a, const Tensor& b) {
   FG_TYPE_CHECK(is_floating(a->dtype()) && a->dtype() == b->dtype(), op,
-                ": expected two floating-point tensors of one dtype, got ",
-                dtype_name(a->dtype()), " and ", dtype_name(b->dtype()));
+                ": expected two floating-point tensors of one dtype, got ", dtype_name(a->dtype()),
+                " and ", dtype_name(b->dtype()));
 }
 
 int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
@@ -53,8 +53,8 @@ ConvGeom geometry(const char* op, const Shape& xs, const Shape& ws, const Params
   FG_CHECK(xs[1] == ws[1] * p.groups, op, ": input of shape ", xs, " has ", xs[1],
            " channels, weight of shape ", ws, " with groups=", p.groups, " expects ",
            ws[1] * p.groups);
-  return {xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], OH, OW,
-          p.sh,  p.sw,  p.ph,  p.pw,  p.dh,  p.dw,  p.groups};
+  return {xs[0], xs[1], xs[2], xs[3], ws[0], ws[2], ws[3], OH,
+          OW,    p.sh,  p.sw,  p.ph,  p.pw,  p.dh,  p.dw,  p.groups};
 }
 
 Tensor dense(const Tensor& t) {
@@ -98,7 +98,8 @@ GradList conv2d_rule(FnNode& n, const Grads& g) {
 GradList conv_transpose2d_rule(FnNode& n, const Grads& g) {
   const Args a = args_of(n);
   Tensor dgy, dw;
-  if (n.needs_input_grad(0)) dgy = conv2d(g[0], n.saved(1), a.stride, a.padding, a.dilation, a.groups);
+  if (n.needs_input_grad(0))
+    dgy = conv2d(g[0], n.saved(1), a.stride, a.padding, a.dilation, a.groups);
   if (n.needs_input_grad(1)) {
     dw = conv2d_weight(g[0], n.saved(0), n.saved(1)->shape(), a.stride, a.padding, a.dilation,
                        a.groups);
@@ -115,7 +116,8 @@ GradList conv2d_weight_rule(FnNode& n, const Grads& g) {
     dx = conv_transpose2d(n.saved(1), g[0], a.stride, a.padding, a.dilation, a.groups,
                           {xs[2], xs[3]});
   }
-  if (n.needs_input_grad(1)) dgy = conv2d(n.saved(0), g[0], a.stride, a.padding, a.dilation, a.groups);
+  if (n.needs_input_grad(1))
+    dgy = conv2d(n.saved(0), g[0], a.stride, a.padding, a.dilation, a.groups);
   return {dx, dgy};
 }
 
@@ -164,8 +166,9 @@ Tensor conv_transpose2d(const Tensor& gy, const Tensor& w, const std::vector<int
   FG_CHECK(gs[1] == ws[0], op, ": input of shape ", gs, " has ", gs[1],
            " channels, weight of shape ", ws, " expects ", ws[0]);
   FG_CHECK(out_size(H, ws[2], p.sh, p.ph, p.dh) == gs[2] &&
-           out_size(W, ws[3], p.sw, p.pw, p.dw) == gs[3], op, ": output size (", H, ", ", W,
-           ") does not match input of shape ", gs, " and weight of shape ", ws,
+               out_size(W, ws[3], p.sw, p.pw, p.dw) == gs[3],
+           op, ": output size (", H, ", ", W, ") does not match input of shape ", gs,
+           " and weight of shape ", ws,
            " (output_padding must be smaller than stride or dilation)");
   const Shape xs = {gs[0], ws[1] * groups, H, W};
   const ConvGeom geo = geometry(op, xs, ws, p, gs[2], gs[3]);
@@ -193,9 +196,9 @@ Tensor conv2d_weight(const Tensor& x, const Tensor& gy, const Shape& weight_shap
   const ConvGeom geo = geometry(op, xs, weight_shape, p, gs.size() == 4 ? gs[2] : -1,
                                 gs.size() == 4 ? gs[3] : -1);
   FG_CHECK(gs.size() == 4 && gs[0] == xs[0] && gs[1] == weight_shape[0] &&
-           gs[2] == out_size(xs[2], weight_shape[2], p.sh, p.ph, p.dh) &&
-           gs[3] == out_size(xs[3], weight_shape[3], p.sw, p.pw, p.dw), op,
-           ": grad output of shape ", gs, " does not match input of shape ", xs,
+               gs[2] == out_size(xs[2], weight_shape[2], p.sh, p.ph, p.dh) &&
+               gs[3] == out_size(xs[3], weight_shape[3], p.sw, p.pw, p.dw),
+           op, ": grad output of shape ", gs, " does not match input of shape ", xs,
            " and weight shape ", weight_shape);
   Tensor out = empty(weight_shape, x->dtype());
   const Tensor xc = dense(x), gc = dense(gy);

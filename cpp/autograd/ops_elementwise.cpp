@@ -46,8 +46,9 @@ Tensor float_unary_rows(const char* op, const Tensor& x, Rows rows, F f) {
     T* po = out->data<T>();
     std::array<Shape, 2> st{contiguous_strides(x->shape()), x->strides()};
     const bool stream = out->numel() * int64_t(sizeof(T)) >= kStreamBytes;
-    for_each_row<2>(x->shape(), st, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                        const std::array<int64_t, 2>& s) {
+    for_each_row<2>(
+        x->shape(), st,
+        [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
       const T* a = px + off[1];
       const int64_t sa = s[1];
       write_row(po + off[0], n, stream, [&](int64_t i0, int64_t len, T* o) {
@@ -98,14 +99,15 @@ Tensor scalar_like(double v, const Tensor& like) { return scalar_tensor(v, like-
 // --- unary ---------------------------------------------------------------------------------------
 // PARALLEL_MIN: kParallelMinExp for a libm call per element, kParallelMin for sqrt (one
 // vector instruction).
-#define FG_FLOAT_UNARY(NAME, NODE, EXPR, SAVE_OUTPUT, PARALLEL_MIN)                      \
-  static GradList NAME##_rule(FnNode& n, const Grads& g);                               \
-  Tensor NAME(const Tensor& x) {                                                         \
-    Tensor out = float_unary(#NAME, x, [](auto v) { return EXPR; }, PARALLEL_MIN);       \
-    if (auto n = make_fn_node(NODE, NAME##_rule, {x}, {out})) {                          \
-      if (SAVE_OUTPUT) n->save(out, true); else n->save(x);                              \
-    }                                                                                    \
-    return out;                                                                          \
+#define FG_FLOAT_UNARY(NAME, NODE, EXPR, SAVE_OUTPUT, PARALLEL_MIN)                \
+  static GradList NAME##_rule(FnNode& n, const Grads& g);                          \
+  Tensor NAME(const Tensor& x) {                                                   \
+    Tensor out = float_unary(#NAME, x, [](auto v) { return EXPR; }, PARALLEL_MIN); \
+    if (auto n = make_fn_node(NODE, NAME##_rule, {x}, {out})) {                    \
+      if (SAVE_OUTPUT) n->save(out, true);                                         \
+      else n->save(x);                                                             \
+    }                                                                              \
+    return out;                                                                    \
   }
 
 FG_FLOAT_UNARY(sqrt, "SqrtBackward", std::sqrt(v), true, kParallelMin)
@@ -164,7 +166,8 @@ static GradList relu_rule(FnNode& n, const Grads& g);
 Tensor relu(const Tensor& x) {
   check_float("relu", x);
   if (!x->is_contiguous() || !any_requires_grad({&x})) {
-    Tensor out = float_unary("relu", x, [](auto v) { return v > decltype(v)(0) ? v : decltype(v)(0); });
+    Tensor out = float_unary("relu", x,
+                             [](auto v) { return v > decltype(v)(0) ? v : decltype(v)(0); });
     if (auto n = make_fn_node("ReluBackward", relu_rule, {x}, {out})) n->save(out, true);
     return out;
   }
@@ -188,9 +191,8 @@ static GradList relu_rule(FnNode& n, const Grads& g) { return {relu_backward(g[0
 // exp, log, sigmoid and tanh run the vectorised loops of kernels/vmath.
 static GradList exp_rule(FnNode& n, const Grads& g);
 Tensor exp(const Tensor& x) {
-  Tensor out = float_unary_rows(
-      "exp", x, [](int64_t n, const auto* a, auto* o) { vexp(n, a, o); },
-      [](auto v) { return exp_any(v); });
+  Tensor out = float_unary_rows("exp", x, [](int64_t n, const auto* a, auto* o) { vexp(n, a, o); },
+                                [](auto v) { return exp_any(v); });
   if (auto n = make_fn_node("ExpBackward", exp_rule, {x}, {out})) n->save(out, true);
   return out;
 }
@@ -198,9 +200,9 @@ static GradList exp_rule(FnNode& n, const Grads& g) { return {mul(g[0], n.saved(
 
 static GradList sigmoid_rule(FnNode& n, const Grads& g);
 Tensor sigmoid(const Tensor& x) {
-  Tensor out = float_unary_rows(
-      "sigmoid", x, [](int64_t n, const auto* a, auto* o) { vsigmoid(n, a, o); },
-      [](auto v) { return decltype(v)(1) / (decltype(v)(1) + exp_any(-v)); });
+  Tensor out = float_unary_rows("sigmoid", x, [](int64_t n, const auto* a, auto* o) {
+    vsigmoid(n, a, o);
+  }, [](auto v) { return decltype(v)(1) / (decltype(v)(1) + exp_any(-v)); });
   if (auto n = make_fn_node("SigmoidBackward", sigmoid_rule, {x}, {out})) n->save(out, true);
   return out;
 }
@@ -210,9 +212,8 @@ static GradList sigmoid_rule(FnNode& n, const Grads& g) {
 
 static GradList log_rule(FnNode& n, const Grads& g);
 Tensor log(const Tensor& x) {
-  Tensor out = float_unary_rows(
-      "log", x, [](int64_t n, const auto* a, auto* o) { vlog(n, a, o); },
-      [](auto v) { return log_core(v); });
+  Tensor out = float_unary_rows("log", x, [](int64_t n, const auto* a, auto* o) { vlog(n, a, o); },
+                                [](auto v) { return log_core(v); });
   if (auto n = make_fn_node("LogBackward", log_rule, {x}, {out})) n->save(x);
   return out;
 }
@@ -220,9 +221,9 @@ static GradList log_rule(FnNode& n, const Grads& g) { return {div(g[0], n.saved(
 
 static GradList tanh_rule(FnNode& n, const Grads& g);
 Tensor tanh(const Tensor& x) {
-  Tensor out = float_unary_rows(
-      "tanh", x, [](int64_t n, const auto* a, auto* o) { vtanh(n, a, o); },
-      [](auto v) { return tanh_core(v); });
+  Tensor out = float_unary_rows("tanh", x, [](int64_t n, const auto* a, auto* o) {
+    vtanh(n, a, o);
+  }, [](auto v) { return tanh_core(v); });
   if (auto n = make_fn_node("TanhBackward", tanh_rule, {x}, {out})) n->save(out, true);
   return out;
 }
@@ -231,7 +232,8 @@ static GradList tanh_rule(FnNode& n, const Grads& g) { return {tanh_backward(g[0
 static GradList neg_rule(FnNode& n, const Grads& g);
 Tensor neg(const Tensor& x) {
   Tensor out;
-  FG_DISPATCH_NUMERIC(x->dtype(), "neg", T, out = map1<T, T>(x, x->dtype(), [](T v) { return -v; }));
+  FG_DISPATCH_NUMERIC(x->dtype(), "neg", T,
+                      out = map1<T, T>(x, x->dtype(), [](T v) { return -v; }));
   make_fn_node("NegBackward", neg_rule, {x}, {out});
   return out;
 }
@@ -250,8 +252,8 @@ static GradList abs_rule(FnNode& n, const Grads& g) { return {mul(g[0], sign(n.s
 Tensor sign(const Tensor& x) {
   Tensor out;
   FG_DISPATCH_NUMERIC(x->dtype(), "sign", T, out = map1<T, T>(x, x->dtype(), [](T v) {
-                        return static_cast<T>((v > T(0)) - (v < T(0)));
-                      }));
+    return static_cast<T>((v > T(0)) - (v < T(0)));
+  }));
   return out;
 }
 
@@ -279,9 +281,8 @@ static GradList relu_backward_rule(FnNode& n, const Grads& g) {
 
 static GradList sigmoid_backward_rule(FnNode& n, const Grads& g);
 Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
-  Tensor out = float_binary("sigmoid_backward", g, y, [](auto gv, auto yv) {
-    return gv * yv * (decltype(yv)(1) - yv);
-  });
+  Tensor out = float_binary("sigmoid_backward", g, y,
+                            [](auto gv, auto yv) { return gv * yv * (decltype(yv)(1) - yv); });
   if (auto n = make_fn_node("SigmoidBackwardBackward", sigmoid_backward_rule, {g, y}, {out})) {
     n->save(g);
     n->save(y);
@@ -300,9 +301,8 @@ static GradList sigmoid_backward_rule(FnNode& n, const Grads& g) {
 
 static GradList tanh_backward_rule(FnNode& n, const Grads& g);
 Tensor tanh_backward(const Tensor& g, const Tensor& y) {
-  Tensor out = float_binary("tanh_backward", g, y, [](auto gv, auto yv) {
-    return gv * (decltype(yv)(1) - yv * yv);
-  });
+  Tensor out = float_binary("tanh_backward", g, y,
+                            [](auto gv, auto yv) { return gv * (decltype(yv)(1) - yv * yv); });
   if (auto n = make_fn_node("TanhBackwardBackward", tanh_backward_rule, {g, y}, {out})) {
     n->save(g);
     n->save(y);
@@ -444,9 +444,8 @@ static GradList maximum_rule(FnNode& n, const Grads& g) { return select_rule(n, 
 
 static GradList minimum_rule(FnNode& n, const Grads& g);
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  Tensor out = numeric_binary("minimum", a, b, [](auto x, auto y) {
-    return (x != x) ? x : (x < y ? x : y);
-  });
+  Tensor out = numeric_binary("minimum", a, b,
+                              [](auto x, auto y) { return (x != x) ? x : (x < y ? x : y); });
   if (auto n = make_fn_node("MinimumBackward", minimum_rule, {a, b}, {out})) {
     n->save(a);
     n->save(b);
@@ -470,12 +469,24 @@ static GradList select_rule(FnNode& n, const Grads& g, bool is_max) {
   return {da, db};
 }
 
-Tensor lt(const Tensor& a, const Tensor& b) { return compare("lt", a, b, [](auto x, auto y) { return x < y; }); }
-Tensor le(const Tensor& a, const Tensor& b) { return compare("le", a, b, [](auto x, auto y) { return x <= y; }); }
-Tensor gt(const Tensor& a, const Tensor& b) { return compare("gt", a, b, [](auto x, auto y) { return x > y; }); }
-Tensor ge(const Tensor& a, const Tensor& b) { return compare("ge", a, b, [](auto x, auto y) { return x >= y; }); }
-Tensor eq(const Tensor& a, const Tensor& b) { return compare("eq", a, b, [](auto x, auto y) { return x == y; }); }
-Tensor ne(const Tensor& a, const Tensor& b) { return compare("ne", a, b, [](auto x, auto y) { return x != y; }); }
+Tensor lt(const Tensor& a, const Tensor& b) {
+  return compare("lt", a, b, [](auto x, auto y) { return x < y; });
+}
+Tensor le(const Tensor& a, const Tensor& b) {
+  return compare("le", a, b, [](auto x, auto y) { return x <= y; });
+}
+Tensor gt(const Tensor& a, const Tensor& b) {
+  return compare("gt", a, b, [](auto x, auto y) { return x > y; });
+}
+Tensor ge(const Tensor& a, const Tensor& b) {
+  return compare("ge", a, b, [](auto x, auto y) { return x >= y; });
+}
+Tensor eq(const Tensor& a, const Tensor& b) {
+  return compare("eq", a, b, [](auto x, auto y) { return x == y; });
+}
+Tensor ne(const Tensor& a, const Tensor& b) {
+  return compare("ne", a, b, [](auto x, auto y) { return x != y; });
+}
 
 static GradList where_rule(FnNode& n, const Grads& g);
 Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) {
@@ -517,10 +528,10 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   const bool has_lo = lo.has_value(), has_hi = hi.has_value();
   const double l = lo.value_or(0.0), h = hi.value_or(0.0);
   FG_DISPATCH_NUMERIC(x->dtype(), "clamp", T, out = map1<T, T>(x, x->dtype(), [=](T v) {
-                        if (has_lo && v < static_cast<T>(l)) v = static_cast<T>(l);
-                        if (has_hi && v > static_cast<T>(h)) v = static_cast<T>(h);
-                        return v;
-                      }));
+    if (has_lo && v < static_cast<T>(l)) v = static_cast<T>(l);
+    if (has_hi && v > static_cast<T>(h)) v = static_cast<T>(h);
+    return v;
+  }));
   if (auto n = make_fn_node("ClampBackward", clamp_rule, {x}, {out})) {
     n->save(x);
     ClampBounds{lo, hi}.save(*n);

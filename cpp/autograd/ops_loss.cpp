@@ -19,8 +19,7 @@ using Grads = std::vector<Tensor>;
 
 // loss (M,), lse (M,) of x (M, C) with row stride ld; each row uses `buf` rows of C scratch.
 template <class T>
-void xent_forward(int64_t M, int64_t C, const T* x, int64_t ld, const int64_t* t, T* loss,
-                  T* lse) {
+void xent_forward(int64_t M, int64_t C, const T* x, int64_t ld, const int64_t* t, T* loss, T* lse) {
   parallel_for(M, M * C >= kParallelMinExp, [&](int64_t i) {
     thread_local std::vector<T> buf;
     if (static_cast<int64_t>(buf.size()) < C) buf.resize(static_cast<size_t>(C));
@@ -79,8 +78,7 @@ void check_targets(const char* op, const Tensor& t, int64_t C, const Shape& xsha
   const int64_t* p = t->data<int64_t>();
   for (int64_t i = 0; i < t->numel(); ++i)
     FG_INDEX_CHECK(p[i] >= 0 && p[i] < C, op, ": target ", p[i], " at position ", i,
-                   " is out of range for logits of shape ", xshape, " (classes 0 to ", C - 1,
-                   ")");
+                   " is out of range for logits of shape ", xshape, " (classes 0 to ", C - 1, ")");
 }
 
 // Positions of x[i, t_i] in a contiguous (M, C) tensor, for take.
@@ -104,8 +102,8 @@ Tensor cross_entropy_rows(const Tensor& x, const Tensor& t) {
   const Tensor xr = unit_rows(x);
   Tensor loss = empty({M}, x->dtype()), lse = empty({M}, x->dtype());
   FG_DISPATCH_FLOAT(x->dtype(), op, T,
-                    xent_forward<T>(M, C, xr->data<T>(), xr->strides()[0],
-                                    tc->data<int64_t>(), loss->data<T>(), lse->data<T>()));
+                    xent_forward<T>(M, C, xr->data<T>(), xr->strides()[0], tc->data<int64_t>(),
+                                    loss->data<T>(), lse->data<T>()));
   if (auto n = make_fn_node("CrossEntropyBackward", xent_rule, {x, t}, {loss})) {
     n->save(x);
     n->save(tc);
@@ -135,10 +133,10 @@ Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tenso
   check_targets(op, tc, C, x->shape());
   const Tensor xr = unit_rows(x), lc = contiguous_nograd(lse);
   Tensor out = empty({M, C}, x->dtype());
-  FG_DISPATCH_FLOAT(x->dtype(), op, T,
-                    xent_backward<T>(M, C, g->data<T>(), g->strides()[0], xr->data<T>(),
-                                     xr->strides()[0], lc->data<T>(), tc->data<int64_t>(),
-                                     out->data<T>()));
+  FG_DISPATCH_FLOAT(
+      x->dtype(), op, T,
+      xent_backward<T>(M, C, g->data<T>(), g->strides()[0], xr->data<T>(), xr->strides()[0],
+                       lc->data<T>(), tc->data<int64_t>(), out->data<T>()));
   if (auto n = make_fn_node("CrossEntropyBackwardBackward", xent_backward_rule, {g, x, lse, t},
                             {out})) {
     n->save(g);

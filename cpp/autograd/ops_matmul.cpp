@@ -119,8 +119,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                 dtype_name(b->dtype()), " differ");
   FG_TYPE_CHECK(is_floating(a->dtype()), "matmul: expected floating-point tensors, got ",
                 dtype_name(a->dtype()), " and ", dtype_name(b->dtype()));
-  FG_CHECK(a->dim() >= 2 && b->dim() >= 2, "matmul: expected tensors of at least 2 dims, got "
-           "shapes ", a->shape(), " and ", b->shape());
+  FG_CHECK(a->dim() >= 2 && b->dim() >= 2,
+           "matmul: expected tensors of at least 2 dims, got "
+           "shapes ",
+           a->shape(), " and ", b->shape());
   const Shape& sa = a->shape();
   const Shape& sb = b->shape();
   const int64_t M = sa[sa.size() - 2], K = sa.back(), K2 = sb[sb.size() - 2], N = sb.back();

@@ -13,9 +13,9 @@ namespace {
 
 // Validates `lists` against params (same length, shape and dtype; contiguous except grads) and
 // returns the grads, made contiguous where they are not (a broadcast gradient from backward).
-std::vector<Tensor> check_lists(const char* op, const std::vector<Tensor>& params,
-                                const std::vector<Tensor>& grads,
-                                const std::vector<std::pair<const char*, const std::vector<Tensor>*>>& lists) {
+std::vector<Tensor> check_lists(
+    const char* op, const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+    const std::vector<std::pair<const char*, const std::vector<Tensor>*>>& lists) {
   const size_t K = params.size();
   FG_CHECK(grads.size() == K, op, ": got ", K, " params but ", grads.size(), " grads");
   for (auto& [name, lst] : lists)
@@ -28,8 +28,8 @@ std::vector<Tensor> check_lists(const char* op, const std::vector<Tensor>& param
                   dtype_name(p->dtype()));
     FG_CHECK(p->is_contiguous(), op, ": param ", i, " of shape ", p->shape(),
              " must be contiguous");
-    FG_CHECK(grads[i]->shape() == p->shape(), op, ": grads[", i, "] has shape ",
-             grads[i]->shape(), ", param ", i, " has shape ", p->shape());
+    FG_CHECK(grads[i]->shape() == p->shape(), op, ": grads[", i, "] has shape ", grads[i]->shape(),
+             ", param ", i, " has shape ", p->shape());
     FG_TYPE_CHECK(grads[i]->dtype() == p->dtype(), op, ": grads[", i, "] is ",
                   dtype_name(grads[i]->dtype()), ", param ", i, " is ", dtype_name(p->dtype()));
     for (auto& [name, lst] : lists) {
@@ -142,8 +142,8 @@ namespace {
 
 void check_steps(const char* op, const std::vector<Tensor>& params,
                  const std::vector<int64_t>& steps) {
-  FG_CHECK(steps.size() == params.size(), op, ": got ", params.size(), " params but ",
-           steps.size(), " steps");
+  FG_CHECK(steps.size() == params.size(), op, ": got ", params.size(), " params but ", steps.size(),
+           " steps");
   for (int64_t t : steps) FG_CHECK(t >= 1, op, ": step counts start at 1, got ", t);
 }
 
@@ -187,8 +187,9 @@ void rmsprop_step_(const std::vector<Tensor>& params, const std::vector<Tensor>&
   const std::vector<Tensor>& b = momentum > 0 ? momentum_buffers : none;
   const std::vector<Tensor>& a = centered ? grad_avgs : none;
   const RmspropScalars s{lr, alpha, eps, weight_decay, momentum, centered, maximize};
-  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
-                            const std::vector<int64_t>& n, const auto& g) {
+  per_dtype(
+      params, gs,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto& g) {
     using T = decltype(tag);
     rmsprop_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), s,
                       ptrs<T>(params, idx).data(), ptrs<T>(square_avgs, idx).data(),
@@ -203,10 +204,12 @@ void rmsprop_step_(const std::vector<Tensor>& params, const std::vector<Tensor>&
 void adagrad_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                    const std::vector<Tensor>& state_sums, const std::vector<int64_t>& steps,
                    double lr, double lr_decay, double weight_decay, double eps, bool maximize) {
-  std::vector<Tensor> gs = check_lists("adagrad_step_", params, grads, {{"state_sums", &state_sums}});
+  std::vector<Tensor> gs = check_lists("adagrad_step_", params, grads,
+                                       {{"state_sums", &state_sums}});
   check_steps("adagrad_step_", params, steps);
-  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
-                            const std::vector<int64_t>& n, const auto& g) {
+  per_dtype(
+      params, gs,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto& g) {
     using T = decltype(tag);
     std::vector<double> clr;
     for (size_t i : idx) clr.push_back(lr / (1 + static_cast<double>(steps[i] - 1) * lr_decay));
@@ -221,10 +224,12 @@ void adagrad_step_(const std::vector<Tensor>& params, const std::vector<Tensor>&
 void adadelta_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                     const std::vector<Tensor>& square_avgs, const std::vector<Tensor>& acc_deltas,
                     double lr, double rho, double eps, double weight_decay, bool maximize) {
-  std::vector<Tensor> gs = check_lists("adadelta_step_", params, grads,
-                                       {{"square_avgs", &square_avgs}, {"acc_deltas", &acc_deltas}});
-  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
-                            const std::vector<int64_t>& n, const auto& g) {
+  std::vector<Tensor> gs = check_lists(
+      "adadelta_step_", params, grads,
+      {{"square_avgs", &square_avgs}, {"acc_deltas", &acc_deltas}});
+  per_dtype(
+      params, gs,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto& g) {
     using T = decltype(tag);
     adadelta_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), lr, rho, eps,
                        weight_decay, maximize, ptrs<T>(params, idx).data(),
@@ -242,13 +247,14 @@ void adamax_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& 
   std::vector<Tensor> gs = check_lists("adamax_step_", params, grads,
                                        {{"exp_avgs", &exp_avgs}, {"exp_infs", &exp_infs}});
   check_steps("adamax_step_", params, steps);
-  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
-                            const std::vector<int64_t>& n, const auto& g) {
+  per_dtype(
+      params, gs,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto& g) {
     using T = decltype(tag);
     std::vector<double> clr;
     for (size_t i : idx) clr.push_back(lr / (1 - std::pow(beta1, static_cast<double>(steps[i]))));
-    adamax_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), clr.data(), beta1,
-                     beta2, eps, weight_decay, maximize, ptrs<T>(params, idx).data(),
+    adamax_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), clr.data(), beta1, beta2,
+                     eps, weight_decay, maximize, ptrs<T>(params, idx).data(),
                      ptrs<T>(exp_avgs, idx).data(), ptrs<T>(exp_infs, idx).data());
   });
   bump_all(params);
@@ -256,8 +262,7 @@ void adamax_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& 
   bump_all(exp_infs);
 }
 
-std::vector<double> nadam_step_(const std::vector<Tensor>& params,
-                                const std::vector<Tensor>& grads,
+std::vector<double> nadam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                                 const std::vector<Tensor>& exp_avgs,
                                 const std::vector<Tensor>& exp_avg_sqs,
                                 const std::vector<double>& mu_products,
@@ -267,8 +272,8 @@ std::vector<double> nadam_step_(const std::vector<Tensor>& params,
   std::vector<Tensor> gs = check_lists("nadam_step_", params, grads,
                                        {{"exp_avgs", &exp_avgs}, {"exp_avg_sqs", &exp_avg_sqs}});
   check_steps("nadam_step_", params, steps);
-  FG_CHECK(mu_products.size() == params.size(), "nadam_step_: got ", params.size(),
-           " params but ", mu_products.size(), " mu_products");
+  FG_CHECK(mu_products.size() == params.size(), "nadam_step_: got ", params.size(), " params but ",
+           mu_products.size(), " mu_products");
   std::vector<double> new_mu(params.size());
   std::vector<NadamCoef> coef(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
@@ -280,8 +285,9 @@ std::vector<double> nadam_step_(const std::vector<Tensor>& params,
                (-lr * mu_next) / (1.0 - new_mu[i] * mu_next)};
   }
   const AdamFamilyScalars s{lr, beta1, beta2, eps, weight_decay, decoupled, maximize};
-  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
-                            const std::vector<int64_t>& n, const auto& g) {
+  per_dtype(
+      params, gs,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto& g) {
     using T = decltype(tag);
     std::vector<NadamCoef> c = pick(coef, idx);
     nadam_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), c.data(), s,
@@ -309,12 +315,14 @@ void radam_step_(const std::vector<Tensor>& params, const std::vector<Tensor>& g
     const double rho_t = rho_inf - 2 * t * std::pow(beta2, t) / bc2;
     double rect = -1;
     if (rho_t > 5.0)
-      rect = std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t));
+      rect = std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
+                       ((rho_inf - 4) * (rho_inf - 2) * rho_t));
     coef[i] = {bc1, std::sqrt(bc2), rect};
   }
   const AdamFamilyScalars s{lr, beta1, beta2, eps, weight_decay, decoupled, maximize};
-  per_dtype(params, gs, [&](auto tag, const std::vector<size_t>& idx,
-                            const std::vector<int64_t>& n, const auto& g) {
+  per_dtype(
+      params, gs,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto& g) {
     using T = decltype(tag);
     std::vector<RadamCoef> c = pick(coef, idx);
     radam_update<T>(static_cast<int64_t>(idx.size()), n.data(), g.data(), c.data(), s,
@@ -332,8 +340,8 @@ namespace {
 void check_float_list(const char* op, const std::vector<Tensor>& ts) {
   for (size_t i = 0; i < ts.size(); ++i) {
     FG_CHECK(ts[i], op, ": tensor ", i, " is None");
-    FG_TYPE_CHECK(is_floating(ts[i]->dtype()), op, ": tensor ", i,
-                  " must be floating point, got ", dtype_name(ts[i]->dtype()));
+    FG_TYPE_CHECK(is_floating(ts[i]->dtype()), op, ": tensor ", i, " must be floating point, got ",
+                  dtype_name(ts[i]->dtype()));
   }
 }
 
@@ -345,8 +353,9 @@ std::vector<double> foreach_norm(const std::vector<Tensor>& tensors, double ord)
   for (size_t i = 0; i < tensors.size(); ++i)
     xs[i] = tensors[i]->is_contiguous() ? tensors[i] : contiguous(detach(tensors[i]));
   std::vector<double> out(tensors.size());
-  per_dtype(xs, xs, [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n,
-                        const auto& x) {
+  per_dtype(
+      xs, xs,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto& x) {
     using T = decltype(tag);
     std::vector<double> r(idx.size());
     norms<T>(static_cast<int64_t>(idx.size()), n.data(), x.data(), ord, r.data());
@@ -360,8 +369,9 @@ void foreach_mul_(const std::vector<Tensor>& tensors, double factor) {
   for (size_t i = 0; i < tensors.size(); ++i)
     FG_CHECK(tensors[i]->is_contiguous(), "foreach_mul_: tensor ", i, " of shape ",
              tensors[i]->shape(), " must be contiguous");
-  per_dtype(tensors, tensors, [&](auto tag, const std::vector<size_t>& idx,
-                                  const std::vector<int64_t>& n, const auto&) {
+  per_dtype(
+      tensors, tensors,
+      [&](auto tag, const std::vector<size_t>& idx, const std::vector<int64_t>& n, const auto&) {
     using T = decltype(tag);
     scale<T>(static_cast<int64_t>(idx.size()), n.data(), factor, ptrs<T>(tensors, idx).data());
   });

@@ -28,26 +28,27 @@ std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const std::vector<int64_t>
                 dtype_name(x->dtype()));
   FG_CHECK(x->dim() == 4, op, ": expected a 4-D input (N, C, H, W), got shape ", x->shape());
   FG_CHECK(kernel.size() == 2 && stride.size() == 2 && padding.size() == 2 &&
-           dilation.size() == 2 && output_size.size() == 2, op,
-           ": kernel, stride, padding, dilation and output size must have 2 values each");
+               dilation.size() == 2 && output_size.size() == 2,
+           op, ": kernel, stride, padding, dilation and output size must have 2 values each");
   const Shape& s = x->shape();
   for (int a = 0; a < 2; ++a) {
     FG_CHECK(kernel[a] > 0 && stride[a] > 0 && dilation[a] > 0 && padding[a] >= 0 &&
-             2 * padding[a] <= kernel[a] && output_size[a] >= 0, op, ": bad window for input ",
-             "of shape ", s, ": kernel (", kernel[0], ", ", kernel[1], "), stride (", stride[0],
-             ", ", stride[1], "), padding (", padding[0], ", ", padding[1], "), dilation (",
-             dilation[0], ", ", dilation[1], ")");
+                 2 * padding[a] <= kernel[a] && output_size[a] >= 0,
+             op, ": bad window for input ", "of shape ", s, ": kernel (", kernel[0], ", ",
+             kernel[1], "), stride (", stride[0], ", ", stride[1], "), padding (", padding[0], ", ",
+             padding[1], "), dilation (", dilation[0], ", ", dilation[1], ")");
     // every window must start inside the input or its left padding and reach the input
-    FG_CHECK(output_size[a] == 0 ||
-             ((output_size[a] - 1) * stride[a] - padding[a] < s[2 + a] &&
-              (output_size[a] - 1) * stride[a] - padding[a] + (kernel[a] - 1) * dilation[a] >= 0),
-             op, ": output size (", output_size[0], ", ", output_size[1],
-             ") does not fit input of shape ", s);
+    FG_CHECK(
+        output_size[a] == 0 ||
+            ((output_size[a] - 1) * stride[a] - padding[a] < s[2 + a] &&
+             (output_size[a] - 1) * stride[a] - padding[a] + (kernel[a] - 1) * dilation[a] >= 0),
+        op, ": output size (", output_size[0], ", ", output_size[1],
+        ") does not fit input of shape ", s);
   }
   FG_CHECK(s[2] > 0 && s[3] > 0, op, ": input of shape ", s, " has an empty spatial dim");
-  const PoolGeom geo{s[0] * s[1], s[2], s[3], output_size[0], output_size[1], kernel[0],
-                     kernel[1], stride[0], stride[1], padding[0], padding[1], dilation[0],
-                     dilation[1]};
+  const PoolGeom geo{s[0] * s[1], s[2],        s[3],       output_size[0], output_size[1],
+                     kernel[0],   kernel[1],   stride[0],  stride[1],      padding[0],
+                     padding[1],  dilation[0], dilation[1]};
   Tensor xc = x;
   if (!x->is_contiguous()) {
     AutoGradMode no_grad(false);
@@ -57,8 +58,7 @@ std::pair<Tensor, Tensor> max_pool2d(const Tensor& x, const std::vector<int64_t>
   Tensor out = empty(out_shape, x->dtype());
   Tensor idx = empty(out_shape, DType::Int64);
   FG_DISPATCH_FLOAT(x->dtype(), op, T,
-                    max_pool2d_forward(geo, xc->data<T>(), out->data<T>(),
-                                       idx->data<int64_t>()));
+                    max_pool2d_forward(geo, xc->data<T>(), out->data<T>(), idx->data<int64_t>()));
   if (auto n = make_fn_node("MaxPool2DBackward", max_pool2d_rule, {x}, {out})) n->save(idx);
   return {out, idx};
 }

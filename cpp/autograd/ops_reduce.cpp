@@ -60,7 +60,8 @@ struct Group {
 };
 
 // Drops size-1 dims and merges neighbours of the same kind that are one stride apart.
-std::vector<Group> collapse(const Shape& shape, const Shape& strides, const std::vector<bool>& mask) {
+std::vector<Group> collapse(const Shape& shape, const Shape& strides,
+                            const std::vector<bool>& mask) {
   std::vector<Group> g;
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] == 1) continue;
@@ -201,8 +202,8 @@ GradList extreme_rule(FnNode& n, const Grads& g) {
 
 Tensor arg_extreme(const char* name, Reduce op, const Tensor& x, std::optional<int64_t> dim,
                    bool keepdim) {
-  const std::vector<bool> mask =
-      reduce_mask(name, x->dim(), dim ? std::vector<int64_t>{*dim} : std::vector<int64_t>{});
+  const std::vector<bool> mask = reduce_mask(
+      name, x->dim(), dim ? std::vector<int64_t>{*dim} : std::vector<int64_t>{});
   FG_TYPE_CHECK(x->dtype() != DType::Bool, name, ": not supported for dtype bool");
   FG_CHECK(reduced_numel(x->shape(), mask) > 0, name,
            ": cannot reduce over a zero-size dimension of shape ", x->shape());
@@ -233,8 +234,8 @@ Tensor arg_extreme(const char* name, Reduce op, const Tensor& x, std::optional<i
   return out;
 }
 
-Tensor softmax_impl(const char* name, const char* node, Rule rule, bool log_space,
-                    const Tensor& x, int64_t dim) {
+Tensor softmax_impl(const char* name, const char* node, Rule rule, bool log_space, const Tensor& x,
+                    int64_t dim) {
   FG_TYPE_CHECK(is_floating(x->dtype()), name, ": expected a floating-point tensor, got ",
                 dtype_name(x->dtype()));
   const std::vector<bool> mask = reduce_mask(name, x->dim(), {dim});

@@ -28,10 +28,10 @@ Tensor cols(const Tensor& x, int64_t k, int64_t H) { return slice(x, 1, k * H, (
 
 void check_2d(const char* op, const char* name, const Tensor& t, int64_t B, int64_t width,
               DType dtype) {
-  FG_TYPE_CHECK(t->dtype() == dtype, op, ": ", name, " is ", dtype_name(t->dtype()),
-                ", expected ", dtype_name(dtype));
-  FG_CHECK(t->dim() == 2 && t->shape()[0] == B && t->shape()[1] == width, op, ": expected ",
-           name, " of shape (", B, ", ", width, "), got ", t->shape());
+  FG_TYPE_CHECK(t->dtype() == dtype, op, ": ", name, " is ", dtype_name(t->dtype()), ", expected ",
+                dtype_name(dtype));
+  FG_CHECK(t->dim() == 2 && t->shape()[0] == B && t->shape()[1] == width, op, ": expected ", name,
+           " of shape (", B, ", ", width, "), got ", t->shape());
 }
 
 // Inputs (gates, c); saved gates, c, act, hc.
@@ -51,10 +51,10 @@ GradList lstm_rule(FnNode& n, const Grads& g) {
   }
   const Tensor dhc = unit_rows(g[0]), cr = unit_rows(c);
   Tensor dgates = empty({B, 4 * H}, c->dtype()), dc = empty({B, H}, c->dtype());
-  FG_DISPATCH_FLOAT(c->dtype(), "lstm_cell_backward", T,
-                    lstm_cell_backward<T>(B, H, dhc->data<T>(), dhc->strides()[0],
-                                          act->data<T>(), cr->data<T>(), cr->strides()[0],
-                                          hc->data<T>(), dgates->data<T>(), dc->data<T>()));
+  FG_DISPATCH_FLOAT(
+      c->dtype(), "lstm_cell_backward", T,
+      lstm_cell_backward<T>(B, H, dhc->data<T>(), dhc->strides()[0], act->data<T>(), cr->data<T>(),
+                            cr->strides()[0], hc->data<T>(), dgates->data<T>(), dc->data<T>()));
   return {dgates, dc};
 }
 
@@ -75,11 +75,11 @@ GradList gru_rule(FnNode& n, const Grads& g) {
   const Tensor d = unit_rows(g[0]), hgr = unit_rows(hg), hr = unit_rows(h);
   Tensor dxg = empty({B, 3 * H}, h->dtype()), dhg = empty({B, 3 * H}, h->dtype());
   Tensor dh = empty({B, H}, h->dtype());
-  FG_DISPATCH_FLOAT(h->dtype(), "gru_cell_backward", T,
-                    gru_cell_backward<T>(B, H, d->data<T>(), d->strides()[0], act->data<T>(),
-                                         hgr->data<T>(), hgr->strides()[0], hr->data<T>(),
-                                         hr->strides()[0], dxg->data<T>(), dhg->data<T>(),
-                                         dh->data<T>()));
+  FG_DISPATCH_FLOAT(
+      h->dtype(), "gru_cell_backward", T,
+      gru_cell_backward<T>(B, H, d->data<T>(), d->strides()[0], act->data<T>(), hgr->data<T>(),
+                           hgr->strides()[0], hr->data<T>(), hr->strides()[0], dxg->data<T>(),
+                           dhg->data<T>(), dh->data<T>()));
   return {dxg, dhg, dh};
 }
 
@@ -116,10 +116,10 @@ Tensor gru_cell(const Tensor& xg, const Tensor& hg, const Tensor& h) {
   check_2d(op, "hg", hg, B, 3 * H, h->dtype());
   const Tensor xr = unit_rows(xg), hgr = unit_rows(hg), hr = unit_rows(h);
   Tensor act = empty({B, 3 * H}, h->dtype()), out = empty({B, H}, h->dtype());
-  FG_DISPATCH_FLOAT(h->dtype(), op, T,
-                    gru_cell_forward<T>(B, H, xr->data<T>(), xr->strides()[0], hgr->data<T>(),
-                                        hgr->strides()[0], hr->data<T>(), hr->strides()[0],
-                                        act->data<T>(), out->data<T>()));
+  FG_DISPATCH_FLOAT(
+      h->dtype(), op, T,
+      gru_cell_forward<T>(B, H, xr->data<T>(), xr->strides()[0], hgr->data<T>(), hgr->strides()[0],
+                          hr->data<T>(), hr->strides()[0], act->data<T>(), out->data<T>()));
   if (auto n = make_fn_node("GruCellBackward", gru_rule, {xg, hg, h}, {out})) {
     n->save(xg);
     n->save(hg);

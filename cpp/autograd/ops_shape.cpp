@@ -173,8 +173,10 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     ok = d >= 0 && d < nd && inverse[d] < 0;
     if (ok) inverse[d] = i;
   }
-  FG_CHECK(ok, "permute: dims ", dims, " are not a permutation of the dims of a tensor of "
-           "shape ", x->shape());
+  FG_CHECK(ok, "permute: dims ", dims,
+           " are not a permutation of the dims of a tensor of "
+           "shape ",
+           x->shape());
   Shape shape(nd), strides(nd);
   for (int64_t d = 0; d < nd; ++d) {
     shape[inverse[d]] = x->shape()[d];
@@ -242,8 +244,8 @@ static GradList slice_rule(FnNode& n, const Grads& g) {
 Tensor contiguous(const Tensor& x) { return x->is_contiguous() ? x : clone(x); }
 
 static GradList slice_backward_rule(FnNode& n, const Grads& g);
-Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start,
-                      int64_t stop, int64_t step) {
+Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start, int64_t stop,
+                      int64_t step) {
   for (int64_t d : shape) FG_CHECK(d >= 0, "slice_backward: negative dimension in shape ", shape);
   dim = normalize_dim("slice_backward", dim, static_cast<int64_t>(shape.size()));
   FG_CHECK(step >= 1, "slice_backward: step must be at least 1, got ", step);

@@ -27,9 +27,8 @@ class PyNode : public Node {
     py::object r = fn_->obj(args);
     GradList out;
     for (auto h : r) out.push_back(h.is_none() ? nullptr : h.cast<Tensor>());
-    FG_RUNTIME_CHECK(out.size() == next_edges_.size(), "function ", name_, " returned ",
-                     out.size(), " gradients but its forward had ", next_edges_.size(),
-                     " tensor inputs");
+    FG_RUNTIME_CHECK(out.size() == next_edges_.size(), "function ", name_, " returned ", out.size(),
+                     " gradients but its forward had ", next_edges_.size(), " tensor inputs");
     for (size_t i = 0; i < out.size(); ++i) {
       if (out[i] && !needs_input_grad(i)) out[i] = nullptr;
     }
@@ -61,25 +60,28 @@ std::string python_creation_trace() {
 void bind_node(py::module_& m) {
   py::class_<Node, std::shared_ptr<Node>>(m, "Node")
       .def("name", &Node::name)
-      .def_property_readonly("next_functions", [](const Node& n) {
-        py::list l;
-        for (auto& e : n.next_edges_) {
-          if (e.fn) l.append(py::make_tuple(e.fn, e.input_nr));
-          else l.append(py::make_tuple(py::none(), 0));
-        }
-        return py::tuple(l);
-      })
+      .def_property_readonly("next_functions",
+                             [](const Node& n) {
+    py::list l;
+    for (auto& e : n.next_edges_) {
+      if (e.fn) l.append(py::make_tuple(e.fn, e.input_nr));
+      else l.append(py::make_tuple(py::none(), 0));
+    }
+    return py::tuple(l);
+  })
       .def("output", [](const Node& n, size_t i) { return n.output(i); },
            "forward output i if it is still alive (or kept), else None (for fastgrad.viz)")
-      .def("register_prehook", [](Node& n, uint32_t nr, py::function fn) {
-        FG_CHECK(nr < n.num_outputs(), "register_prehook: ", n.name(), " has ", n.num_outputs(),
-                 " outputs, not ", nr + 1);
-        n.extras().pre_hooks.emplace_back(nr, make_hook(std::move(fn)));
-      }, "fn(grad of output nr) -> None or a replacement, before the node runs")
-      .def_property_readonly("variable", [](const Node& n) -> Tensor {
-        auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
-        return acc ? acc->variable : nullptr;
-      }, "the leaf of an AccumulateGrad node, else None")
+      .def("register_prehook",
+           [](Node& n, uint32_t nr, py::function fn) {
+    FG_CHECK(nr < n.num_outputs(), "register_prehook: ", n.name(), " has ", n.num_outputs(),
+             " outputs, not ", nr + 1);
+    n.extras().pre_hooks.emplace_back(nr, make_hook(std::move(fn)));
+  }, "fn(grad of output nr) -> None or a replacement, before the node runs")
+      .def_property_readonly("variable",
+                             [](const Node& n) -> Tensor {
+    auto* acc = dynamic_cast<const AccumulateGrad*>(&n);
+    return acc ? acc->variable : nullptr;
+  }, "the leaf of an AccumulateGrad node, else None")
       .def("__repr__", [](const Node& n) { return "<" + n.name() + ">"; });
 }
 
@@ -144,8 +146,9 @@ void bind_autograd(py::module_& m) {
   }, "fn(leaf) after the leaf's .grad was accumulated in backward (the return value is ignored)");
   m.def("bump_version", [](const Tensor& t) { t->bump_version(); },
         "marks t's memory as written (fastgrad.distributed writes it through NumPy)");
-  m.def("function_apply", [](const std::string& name, py::function backward_fn,
-                             const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+  m.def("function_apply",
+        [](const std::string& name, py::function backward_fn, const std::vector<Tensor>& inputs,
+           const std::vector<Tensor>& outputs) {
     if (!any_requires_grad(inputs)) return;
     auto node = std::make_shared<PyNode>(name, std::move(backward_fn));
     set_history(node, inputs, outputs);

@@ -91,15 +91,15 @@ py::object item(const Tensor& t) {
 }
 
 void bind_table_ops(py::module_& m) {
-#define FG_UNARY(NAME)                 \
-  m.def(#NAME, [](const Tensor& x) {   \
-    ReleaseIfLarge nogil(x->numel());  \
-    return fastgrad::NAME(x);          \
+#define FG_UNARY(NAME)                \
+  m.def(#NAME, [](const Tensor& x) {  \
+    ReleaseIfLarge nogil(x->numel()); \
+    return fastgrad::NAME(x);         \
   });
-#define FG_BINARY(NAME)                                \
-  m.def(#NAME, [](const Tensor& a, const Tensor& b) {  \
-    ReleaseIfLarge nogil(a->numel() + b->numel());     \
-    return fastgrad::NAME(a, b);                       \
+#define FG_BINARY(NAME)                               \
+  m.def(#NAME, [](const Tensor& a, const Tensor& b) { \
+    ReleaseIfLarge nogil(a->numel() + b->numel());    \
+    return fastgrad::NAME(a, b);                      \
   });
 #include "op_list.inc"
 #undef FG_UNARY

@@ -73,9 +73,7 @@ PyObject* get_output_nr(PyObject* self, void*) {
   return PyLong_FromUnsignedLong(impl(self).output_nr_);
 }
 PyObject* get_grad_fn(PyObject* self, void*) {
-  return guarded<PyObject*>(nullptr, [&] {
-    return py::cast(impl(self).grad_fn_).release().ptr();
-  });
+  return guarded<PyObject*>(nullptr, [&] { return py::cast(impl(self).grad_fn_).release().ptr(); });
 }
 // The same C++ tensor may come back in several handles (one per crossing into Python), so
 // identity is the TensorImpl's address, not id(handle).
@@ -92,7 +90,8 @@ int set_requires_grad(PyObject* self, PyObject* value, void*) {
   if (flag < 0) return -1;
   return guarded(-1, [&] {
     TensorImpl& t = impl(self);
-    FG_RUNTIME_CHECK(t.is_leaf() || flag, "you can only change requires_grad flags of leaf tensors");
+    FG_RUNTIME_CHECK(t.is_leaf() || flag,
+                     "you can only change requires_grad flags of leaf tensors");
     FG_TYPE_CHECK(!flag || is_floating(t.dtype()),
                   "only tensors of floating point dtype can require gradients, got ",
                   dtype_name(t.dtype()));
@@ -135,8 +134,9 @@ PyObject* retain_grad(PyObject* self, PyObject*) {
 PyObject* register_hook(PyObject* self, PyObject* fn) {
   return guarded<PyObject*>(nullptr, [&] {
     const Tensor& t = handle_tensor(self);
-    FG_RUNTIME_CHECK(t->requires_grad_,
-                     "register_hook: cannot register a hook on a tensor that does not require grad");
+    FG_RUNTIME_CHECK(
+        t->requires_grad_,
+        "register_hook: cannot register a hook on a tensor that does not require grad");
     FG_TYPE_CHECK(PyCallable_Check(fn), "register_hook: expected a callable");
     auto hook = make_hook(py::reinterpret_borrow<py::function>(fn));
     if (t->is_leaf()) t->hooks_.push_back(std::move(hook));
@@ -233,7 +233,8 @@ PyObject* wrap_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   return new_tensor(args[0], args[1]);
 }
 
-PyMethodDef kWrap = {"_wrap", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(wrap_fast)),
+PyMethodDef kWrap = {"_wrap",
+                     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(wrap_fast)),
                      METH_FASTCALL, "_wrap(impl, backend) -> Tensor (Note [Untracked tensors])"};
 
 template <Tensor (*Op)(const Tensor&, const Tensor&)>

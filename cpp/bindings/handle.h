@@ -14,8 +14,7 @@
 namespace fastgrad::bindings {
 
 struct Handle {
-  PyObject_HEAD
-  Tensor t;
+  PyObject_HEAD Tensor t;
 };
 
 // The handle type, created by init_handle_type (nullptr before).
@@ -81,8 +80,7 @@ struct type_caster<std::shared_ptr<fastgrad::TensorImpl>> {
     value = fastgrad::bindings::handle_tensor(src.ptr());
     return true;
   }
-  static handle cast(const std::shared_ptr<fastgrad::TensorImpl>& t, return_value_policy,
-                     handle) {
+  static handle cast(const std::shared_ptr<fastgrad::TensorImpl>& t, return_value_policy, handle) {
     return fastgrad::bindings::wrap_handle(t);
   }
 };

@@ -50,9 +50,8 @@ void bind_runtime(py::module_& m) {
   // Test hook for kernels/gemm: c = a @ b + beta * c in place on 2-D tensors of one float dtype and
   // any strides, by the blocked kernel or (naive=True) by the one-dot-product-per-element twin.
   m.def("_gemm", [](const Tensor& a, const Tensor& b, const Tensor& c, double beta, bool naive) {
-    FG_CHECK(a->dim() == 2 && b->dim() == 2 && c->dim() == 2 &&
-                 a->shape()[1] == b->shape()[0] && c->shape()[0] == a->shape()[0] &&
-                 c->shape()[1] == b->shape()[1],
+    FG_CHECK(a->dim() == 2 && b->dim() == 2 && c->dim() == 2 && a->shape()[1] == b->shape()[0] &&
+                 c->shape()[0] == a->shape()[0] && c->shape()[1] == b->shape()[1],
              "_gemm: shapes ", a->shape(), " @ ", b->shape(), " -> ", c->shape(), " do not fit");
     FG_TYPE_CHECK(is_floating(a->dtype()) && a->dtype() == b->dtype() && a->dtype() == c->dtype(),
                   "_gemm: expected three tensors of one floating dtype");
@@ -69,11 +68,11 @@ void bind_runtime(py::module_& m) {
         b->strides()[1], static_cast<T>(beta), c->data<T>(), c->strides()[0], c->strides()[1]);
     });
   });
-  m.def("_gemm_kernel_name", [](bool is_double) { return std::string(gemm_kernel_name(is_double)); });
+  m.def("_gemm_kernel_name",
+        [](bool is_double) { return std::string(gemm_kernel_name(is_double)); });
   m.def("build_info", &build_info);
   m.def("live_counts", [] { return py::make_tuple(TensorImpl::live_count(), Node::live_count()); },
         "(tensors, nodes) alive in the process: for leak tests");
-
 }
 
 }  // namespace

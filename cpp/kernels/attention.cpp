@@ -71,8 +71,8 @@ void forward_one(int64_t b, int64_t h, int64_t L, int64_t S, int64_t E, int64_t 
     }
     for (int64_t r = 0; r < bq; ++r) {
       const T inv = T(1) / l[r];  // l == 0 (a fully masked row): NaN, as softmax gives
-      for (int64_t d = 0; d < D; ++d) o[r * D + d] = l[r] > 0 ? o[r * D + d] * inv
-                                                              : std::numeric_limits<T>::quiet_NaN();
+      for (int64_t d = 0; d < D; ++d)
+        o[r * D + d] = l[r] > 0 ? o[r * D + d] * inv : std::numeric_limits<T>::quiet_NaN();
       lse[i0 + r] = l[r] > 0 ? m[r] + std::log(l[r]) : ninf;
     }
   }
@@ -127,12 +127,12 @@ void backward_one(int64_t b, int64_t h, int64_t L, int64_t S, int64_t E, int64_t
 }  // namespace
 
 template <class T>
-void attention_forward(int64_t B, int64_t H, int64_t L, int64_t S, int64_t E, int64_t D,
-                       const T* q, const T* k, const T* v, const T* mask, const int64_t* ms,
-                       bool causal, T scale, T* out, T* lse) {
+void attention_forward(int64_t B, int64_t H, int64_t L, int64_t S, int64_t E, int64_t D, const T* q,
+                       const T* k, const T* v, const T* mask, const int64_t* ms, bool causal,
+                       T scale, T* out, T* lse) {
   parallel_for(B * H, L * S * (E + D) >= kParallelMin, [&](int64_t bh) {
-    forward_one(bh / H, bh % H, L, S, E, D, q + bh * L * E, k + bh * S * E, v + bh * S * D,
-                mask, ms, causal, scale, out + bh * L * D, lse + bh * L);
+    forward_one(bh / H, bh % H, L, S, E, D, q + bh * L * E, k + bh * S * E, v + bh * S * D, mask,
+                ms, causal, scale, out + bh * L * D, lse + bh * L);
   });
 }
 
@@ -142,20 +142,19 @@ void attention_backward(int64_t B, int64_t H, int64_t L, int64_t S, int64_t E, i
                         bool causal, T scale, const T* out, const T* lse, const T* dout, T* dq,
                         T* dk, T* dv) {
   parallel_for(B * H, L * S * (E + D) >= kParallelMin, [&](int64_t bh) {
-    backward_one(bh / H, bh % H, L, S, E, D, q + bh * L * E, k + bh * S * E, v + bh * S * D,
-                 mask, ms, causal, scale, out + bh * L * D, lse + bh * L, dout + bh * L * D,
+    backward_one(bh / H, bh % H, L, S, E, D, q + bh * L * E, k + bh * S * E, v + bh * S * D, mask,
+                 ms, causal, scale, out + bh * L * D, lse + bh * L, dout + bh * L * D,
                  dq + bh * L * E, dk + bh * S * E, dv + bh * S * D);
   });
 }
 
-#define FG_INSTANTIATE(T)                                                                     \
-  template void attention_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                     const T*, const T*, const T*, const T*, const int64_t*, \
-                                     bool, T, T*, T*);                                        \
-  template void attention_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                      const T*, const T*, const T*, const T*,                \
-                                      const int64_t*, bool, T, const T*, const T*, const T*, \
-                                      T*, T*, T*);
+#define FG_INSTANTIATE(T)                                                                          \
+  template void attention_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,         \
+                                     const T*, const T*, const T*, const T*, const int64_t*, bool, \
+                                     T, T*, T*);                                                   \
+  template void attention_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,        \
+                                      const T*, const T*, const T*, const T*, const int64_t*,      \
+                                      bool, T, const T*, const T*, const T*, T*, T*, T*);
 FG_INSTANTIATE(float)
 FG_INSTANTIATE(double)
 #undef FG_INSTANTIATE

@@ -14,9 +14,9 @@
 namespace fastgrad {
 
 template <class T>
-void attention_forward(int64_t B, int64_t H, int64_t L, int64_t S, int64_t E, int64_t D,
-                       const T* q, const T* k, const T* v, const T* mask, const int64_t* ms,
-                       bool causal, T scale, T* out, T* lse);
+void attention_forward(int64_t B, int64_t H, int64_t L, int64_t S, int64_t E, int64_t D, const T* q,
+                       const T* k, const T* v, const T* mask, const int64_t* ms, bool causal,
+                       T scale, T* out, T* lse);
 
 // dout (BH, L, D) -> dq (BH, L, E), dk (BH, S, E), dv (BH, S, D) (overwritten).
 template <class T>

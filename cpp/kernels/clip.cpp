@@ -45,7 +45,8 @@ double chunk_partial(const T* __restrict x, int64_t lo, int64_t hi, NormKind kin
       for (int64_t i = lo; i < hi; ++i) acc[0] += x[i] != T(0) ? 1.0 : 0.0;
       break;
     case NormKind::kPow:
-      for (int64_t i = lo; i < hi; ++i) acc[0] += std::pow(std::abs(static_cast<double>(x[i])), ord);
+      for (int64_t i = lo; i < hi; ++i)
+        acc[0] += std::pow(std::abs(static_cast<double>(x[i])), ord);
       break;
     case NormKind::kInf:
     case NormKind::kNegInf: {

@@ -118,7 +118,6 @@ void for_images(const ConvGeom& g, int64_t col_len, int64_t work, F body) {
   for (int64_t n = 0; n < g.N; ++n) body(n, col.data());
 }
 
-
 // --- depthwise (one input and one output channel per group): direct loops --------------------
 // Note [Depthwise order]: each output sums its taps in (i, j) order, each weight gradient its
 // images in order, whatever the threads: deterministic, and different from the GEMM path's order.
@@ -322,8 +321,8 @@ void input_grad_impl(const ConvGeom& g, const T* gy, const T* w, T* dx) {
 
 // dw (+)= sum over images [n0, n1) of gy_n @ patches(x_n)^T; beta: 0 for the first product.
 template <class T>
-void weight_grad_images(const ConvGeom& g, const T* x, const T* gy, int64_t n0, int64_t n1,
-                        T* dw, T* col, int64_t pb_max) {
+void weight_grad_images(const ConvGeom& g, const T* x, const T* gy, int64_t n0, int64_t n1, T* dw,
+                        T* col, int64_t pb_max) {
   const int64_t Cg = g.C / g.groups, Og = g.O / g.groups, K = Cg * g.KH * g.KW;
   const int64_t P = g.OH * g.OW, HW = g.H * g.W;
   const bool pointwise = is_pointwise(g);

@@ -102,10 +102,14 @@ FG_ALWAYS_INLINE void transpose_block<float>(const float* src, int64_t ld_src, f
   std::memcpy(&v1, src + ld_src, 16);
   std::memcpy(&v2, src + 2 * ld_src, 16);
   std::memcpy(&v3, src + 3 * ld_src, 16);
-  const V t0 = __builtin_shuffle(v0, v1, I{0, 4, 1, 5}), t1 = __builtin_shuffle(v0, v1, I{2, 6, 3, 7});
-  const V t2 = __builtin_shuffle(v2, v3, I{0, 4, 1, 5}), t3 = __builtin_shuffle(v2, v3, I{2, 6, 3, 7});
-  const V o0 = __builtin_shuffle(t0, t2, I{0, 1, 4, 5}), o1 = __builtin_shuffle(t0, t2, I{2, 3, 6, 7});
-  const V o2 = __builtin_shuffle(t1, t3, I{0, 1, 4, 5}), o3 = __builtin_shuffle(t1, t3, I{2, 3, 6, 7});
+  const V t0 = __builtin_shuffle(v0, v1, I{0, 4, 1, 5}),
+          t1 = __builtin_shuffle(v0, v1, I{2, 6, 3, 7});
+  const V t2 = __builtin_shuffle(v2, v3, I{0, 4, 1, 5}),
+          t3 = __builtin_shuffle(v2, v3, I{2, 6, 3, 7});
+  const V o0 = __builtin_shuffle(t0, t2, I{0, 1, 4, 5}),
+          o1 = __builtin_shuffle(t0, t2, I{2, 3, 6, 7});
+  const V o2 = __builtin_shuffle(t1, t3, I{0, 1, 4, 5}),
+          o3 = __builtin_shuffle(t1, t3, I{2, 3, 6, 7});
   std::memcpy(dst, &o0, 16);
   std::memcpy(dst + ld_dst, &o1, 16);
   std::memcpy(dst + 2 * ld_dst, &o2, 16);
@@ -280,10 +284,10 @@ Kernel<T> make_kernel(const char* name, RegionFn<T> region) {
 
 // One region function per (x86-64 level, dtype): everything below it is inlined and compiled for
 // that level, so the vector types map onto its registers.
-#define FG_GEMM_REGION(NAME, ATTR, T, CFG)                                                    \
-  ATTR void NAME(const Problem<T>& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1, T* pa,  \
-                 T* pb) {                                                                      \
-    gemm_region<T, CFG>(p, i0, i1, j0, j1, pa, pb);                                           \
+#define FG_GEMM_REGION(NAME, ATTR, T, CFG)                                                   \
+  ATTR void NAME(const Problem<T>& p, int64_t i0, int64_t i1, int64_t j0, int64_t j1, T* pa, \
+                 T* pb) {                                                                    \
+    gemm_region<T, CFG>(p, i0, i1, j0, j1, pa, pb);                                          \
   }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -513,18 +517,18 @@ void gemm(int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_
   gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0}, 1, {});
 }
 
-void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b,
-                  const int64_t* off_c, int64_t M, int64_t N, int64_t K, const float* a,
-                  int64_t rs_a, int64_t cs_a, const float* b, int64_t rs_b, int64_t cs_b,
-                  float beta, float* c, int64_t rs_c, int64_t cs_c) {
+void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, const int64_t* off_c,
+                  int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
+                  const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t rs_c,
+                  int64_t cs_c) {
   gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0}, batch,
                    {off_a, off_b, off_c});
 }
 
-void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b,
-                  const int64_t* off_c, int64_t M, int64_t N, int64_t K, const double* a,
-                  int64_t rs_a, int64_t cs_a, const double* b, int64_t rs_b, int64_t cs_b,
-                  double beta, double* c, int64_t rs_c, int64_t cs_c) {
+void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, const int64_t* off_c,
+                  int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_t cs_a,
+                  const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
+                  int64_t cs_c) {
   gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0}, batch,
                     {off_a, off_b, off_c});
 }

@@ -32,8 +32,8 @@ void gemm_naive(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, i
 }
 
 void gemm_naive(int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_t cs_a,
-                const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c,
-                int64_t rs_c, int64_t cs_c) {
+                const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
+                int64_t cs_c) {
   gemm_naive_impl(M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c);
 }
 

@@ -48,8 +48,8 @@ void gather_flat(int64_t m, int64_t n, const T* x, const int64_t* pos, T* out) {
 
 // out (M) = x (shape[0..D), strides)[unravel(pos (M))]
 template <class T>
-void gather_strided(int64_t m, int64_t d, const int64_t* shape, const int64_t* strides,
-                    const T* x, const int64_t* pos, T* out) {
+void gather_strided(int64_t m, int64_t d, const int64_t* shape, const int64_t* strides, const T* x,
+                    const int64_t* pos, T* out) {
   int64_t n = 1;
   for (int64_t k = 0; k < d; ++k) n *= shape[k];
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (m >= kParallelMin)
@@ -76,7 +76,7 @@ void scatter_add_flat(int64_t m, int64_t n, const T* src, const int64_t* pos, T*
   }
 }
 
-#define FG_INSTANTIATE(T)                                                                      \
+#define FG_INSTANTIATE(T)                                                                     \
   template void gather_flat<T>(int64_t, int64_t, const T*, const int64_t*, T*);               \
   template void gather_strided<T>(int64_t, int64_t, const int64_t*, const int64_t*, const T*, \
                                   const int64_t*, T*);                                        \

@@ -18,8 +18,8 @@ void gather_flat(int64_t m, int64_t n, const T* x, const int64_t* pos, T* out);
 
 // out (M) = x[pos (M)], x of shape (D sizes) with element strides; flat positions in C order.
 template <class T>
-void gather_strided(int64_t m, int64_t d, const int64_t* shape, const int64_t* strides,
-                    const T* x, const int64_t* pos, T* out);
+void gather_strided(int64_t m, int64_t d, const int64_t* shape, const int64_t* strides, const T* x,
+                    const int64_t* pos, T* out);
 
 // dx (N contiguous)[pos[i]] += src[i] for i in order, so duplicates accumulate deterministically
 // (bool accumulates with logical or).

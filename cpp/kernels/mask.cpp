@@ -45,11 +45,13 @@ const Masks kMasks;
 
 template <bool kStream>
 inline void put(float* p, __m128 v) {
-  if (kStream) _mm_stream_ps(p, v); else _mm_storeu_ps(p, v);
+  if (kStream) _mm_stream_ps(p, v);
+  else _mm_storeu_ps(p, v);
 }
 template <bool kStream>
 inline void put(double* p, __m128d v) {
-  if (kStream) _mm_stream_pd(p, v); else _mm_storeu_pd(p, v);
+  if (kStream) _mm_stream_pd(p, v);
+  else _mm_storeu_pd(p, v);
 }
 
 template <bool kStream>
@@ -102,8 +104,8 @@ int64_t backward8(int64_t n, const double* g, const uint8_t* bits, double* out) 
   for (; i + 8 <= n; i += 8) {
     const unsigned byte = bits[i / 8];
     for (int k = 0; k < 4; ++k) {
-      const __m128d m =
-          _mm_load_pd(reinterpret_cast<const double*>(kMasks.d[(byte >> (2 * k)) & 3]));
+      const __m128d m = _mm_load_pd(
+          reinterpret_cast<const double*>(kMasks.d[(byte >> (2 * k)) & 3]));
       put<kStream>(out + i + 2 * k, _mm_and_pd(_mm_loadu_pd(g + i + 2 * k), m));
     }
   }
@@ -133,15 +135,13 @@ void run(bool stream, const void* out, Vec vec, Tail tail) {
 
 template <class T>
 void forward(int64_t n, const T* x, T* y, uint8_t* bits, bool stream) {
-  run(
-      stream, y, [&](auto s) { return forward8<decltype(s)::value>(n, x, y, bits); },
+  run(stream, y, [&](auto s) { return forward8<decltype(s)::value>(n, x, y, bits); },
       [&](int64_t i) { forward_tail(i, n, x, y, bits); });
 }
 
 template <class T>
 void backward(int64_t n, const T* g, const uint8_t* bits, T* out, bool stream) {
-  run(
-      stream, out, [&](auto s) { return backward8<decltype(s)::value>(n, g, bits, out); },
+  run(stream, out, [&](auto s) { return backward8<decltype(s)::value>(n, g, bits, out); },
       [&](int64_t i) { backward_tail(i, n, g, bits, out); });
 }
 
@@ -156,8 +156,7 @@ void relu_mask_forward(int64_t n, const double* x, double* y, uint8_t* bits, boo
 void relu_mask_backward(int64_t n, const float* g, const uint8_t* bits, float* out, bool stream) {
   backward(n, g, bits, out, stream);
 }
-void relu_mask_backward(int64_t n, const double* g, const uint8_t* bits, double* out,
-                        bool stream) {
+void relu_mask_backward(int64_t n, const double* g, const uint8_t* bits, double* out, bool stream) {
   backward(n, g, bits, out, stream);
 }
 

@@ -14,7 +14,6 @@ void relu_mask_forward(int64_t n, const double* x, double* y, uint8_t* bits, boo
 
 // out[i] = bit i of `bits` ? g[i] : 0.
 void relu_mask_backward(int64_t n, const float* g, const uint8_t* bits, float* out, bool stream);
-void relu_mask_backward(int64_t n, const double* g, const uint8_t* bits, double* out,
-                        bool stream);
+void relu_mask_backward(int64_t n, const double* g, const uint8_t* bits, double* out, bool stream);
 
 }  // namespace fastgrad

@@ -101,8 +101,8 @@ void adam_update(int64_t K, const int64_t* n, const T* const* g, const int64_t* 
   }
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
     adam_chunk<T>(lo, hi, g[k], p[k], m[k], v[k], amsgrad ? vmax[k] : nullptr, corr[k].first,
-                  corr[k].second, sign, decay, wd, w1, one_minus_w1, b2, w2, eps, small,
-                  decoupled, coupled_wd, amsgrad);
+                  corr[k].second, sign, decay, wd, w1, one_minus_w1, b2, w2, eps, small, decoupled,
+                  coupled_wd, amsgrad);
   });
 }
 

@@ -65,9 +65,9 @@ void adadelta_update(int64_t K, const int64_t* n, const T* const* g, double lr, 
 // m = lerp(m, g, 1 - beta1); u = max(beta2 u, |g| + eps); p -= clr[k] m / u with
 // clr[k] = lr / (1 - beta1^step).
 template <class T>
-void adamax_update(int64_t K, const int64_t* n, const T* const* g, const double* clr,
-                   double beta1, double beta2, double eps, double weight_decay, bool maximize,
-                   T* const* p, T* const* m, T* const* u);
+void adamax_update(int64_t K, const int64_t* n, const T* const* g, const double* clr, double beta1,
+                   double beta2, double eps, double weight_decay, bool maximize, T* const* p,
+                   T* const* m, T* const* u);
 
 // Per-parameter scalars of NAdam and RAdam, computed from the step count by the op.
 struct NadamCoef {

@@ -27,9 +27,8 @@ inline T nan_max(T a, T b) {
 // stayed scalar (no masked stores on the baseline target).
 template <class T, bool kCentered, bool kMomentum>
 inline void rmsprop_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __restrict p,
-                          T* __restrict v, T* __restrict b, T* __restrict a, T sign, T wd,
-                          T alpha, T w, T one_minus_w, bool small, T eps, T mom, T neg_lr,
-                          bool use_wd) {
+                          T* __restrict v, T* __restrict b, T* __restrict a, T sign, T wd, T alpha,
+                          T w, T one_minus_w, bool small, T eps, T mom, T neg_lr, bool use_wd) {
   for (int64_t i = lo; i < hi; ++i) {
     T gi = sign * g[i];
     if (use_wd) gi = gi + wd * p[i];
@@ -152,9 +151,9 @@ void rmsprop_update(int64_t K, const int64_t* n, const T* const* g, const Rmspro
     T* bk = use_mom ? b[k] : nullptr;
     T* ak = centered ? a[k] : nullptr;
     auto run = [&](auto c, auto m) {
-      rmsprop_chunk<T, decltype(c)::value, decltype(m)::value>(
-          lo, hi, g[k], p[k], v[k], bk, ak, sign, wd, alpha, w, one_minus_w, small, eps, mom,
-          neg_lr, use_wd);
+      rmsprop_chunk<T, decltype(c)::value, decltype(m)::value>(lo, hi, g[k], p[k], v[k], bk, ak,
+                                                               sign, wd, alpha, w, one_minus_w,
+                                                               small, eps, mom, neg_lr, use_wd);
     };
     using Yes = std::true_type;
     using No = std::false_type;
@@ -194,9 +193,9 @@ void adadelta_update(int64_t K, const int64_t* n, const T* const* g, double lr, 
 
 // p, g, m, u (n,) for each parameter.
 template <class T>
-void adamax_update(int64_t K, const int64_t* n, const T* const* g, const double* clr,
-                   double beta1, double beta2, double eps, double weight_decay, bool maximize,
-                   T* const* p, T* const* m, T* const* u) {
+void adamax_update(int64_t K, const int64_t* n, const T* const* g, const double* clr, double beta1,
+                   double beta2, double eps, double weight_decay, bool maximize, T* const* p,
+                   T* const* m, T* const* u) {
   const T sign = maximize ? T(-1) : T(1), wd = static_cast<T>(weight_decay);
   const T w1 = static_cast<T>(1 - beta1), one_minus_w1 = T(1) - w1;
   const bool small = std::abs(1 - beta1) < 0.5, use_wd = weight_decay != 0;
@@ -221,9 +220,9 @@ void nadam_update(int64_t K, const int64_t* n, const T* const* g, const NadamCoe
   const bool coupled_wd = !s.decoupled && s.weight_decay != 0;
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
     const NadamCoef& c = coef[k];
-    nadam_chunk<T>(lo, hi, g[k], p[k], m[k], v[k], sign, wd, decay, w1, one_minus_w1, small, b2,
-                   w2, eps, static_cast<T>(c.bc2), static_cast<T>(c.c_grad),
-                   static_cast<T>(c.c_avg), decoupled, coupled_wd);
+    nadam_chunk<T>(lo, hi, g[k], p[k], m[k], v[k], sign, wd, decay, w1, one_minus_w1, small, b2, w2,
+                   eps, static_cast<T>(c.bc2), static_cast<T>(c.c_grad), static_cast<T>(c.c_avg),
+                   decoupled, coupled_wd);
   });
 }
 
@@ -241,26 +240,24 @@ void radam_update(int64_t K, const int64_t* n, const T* const* g, const RadamCoe
   const bool coupled_wd = !s.decoupled && s.weight_decay != 0;
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
     const RadamCoef& c = coef[k];
-    radam_chunk<T>(lo, hi, g[k], p[k], m[k], v[k], sign, wd, decay, w1, one_minus_w1, small, b2,
-                   w2, eps, static_cast<T>(c.bc1), static_cast<T>(c.bc2_sqrt),
-                   static_cast<T>(c.rect), lr, c.rect >= 0, decoupled, coupled_wd);
+    radam_chunk<T>(lo, hi, g[k], p[k], m[k], v[k], sign, wd, decay, w1, one_minus_w1, small, b2, w2,
+                   eps, static_cast<T>(c.bc1), static_cast<T>(c.bc2_sqrt), static_cast<T>(c.rect),
+                   lr, c.rect >= 0, decoupled, coupled_wd);
   });
 }
 
-#define FG_OPTIM_MORE_INSTANTIATE(T)                                                            \
-  template void rmsprop_update<T>(int64_t, const int64_t*, const T* const*,                     \
-                                  const RmspropScalars&, T* const*, T* const*, T* const*,       \
-                                  T* const*);                                                   \
-  template void adagrad_update<T>(int64_t, const int64_t*, const T* const*, const double*,      \
-                                  double, double, bool, T* const*, T* const*);                  \
-  template void adadelta_update<T>(int64_t, const int64_t*, const T* const*, double, double,    \
-                                   double, double, bool, T* const*, T* const*, T* const*);      \
-  template void adamax_update<T>(int64_t, const int64_t*, const T* const*, const double*,       \
-                                 double, double, double, double, bool, T* const*, T* const*,    \
-                                 T* const*);                                                    \
-  template void nadam_update<T>(int64_t, const int64_t*, const T* const*, const NadamCoef*,     \
-                                const AdamFamilyScalars&, T* const*, T* const*, T* const*);     \
-  template void radam_update<T>(int64_t, const int64_t*, const T* const*, const RadamCoef*,     \
+#define FG_OPTIM_MORE_INSTANTIATE(T)                                                               \
+  template void rmsprop_update<T>(int64_t, const int64_t*, const T* const*, const RmspropScalars&, \
+                                  T* const*, T* const*, T* const*, T* const*);                     \
+  template void adagrad_update<T>(int64_t, const int64_t*, const T* const*, const double*, double, \
+                                  double, bool, T* const*, T* const*);                             \
+  template void adadelta_update<T>(int64_t, const int64_t*, const T* const*, double, double,       \
+                                   double, double, bool, T* const*, T* const*, T* const*);         \
+  template void adamax_update<T>(int64_t, const int64_t*, const T* const*, const double*, double,  \
+                                 double, double, double, bool, T* const*, T* const*, T* const*);   \
+  template void nadam_update<T>(int64_t, const int64_t*, const T* const*, const NadamCoef*,        \
+                                const AdamFamilyScalars&, T* const*, T* const*, T* const*);        \
+  template void radam_update<T>(int64_t, const int64_t*, const T* const*, const RadamCoef*,        \
                                 const AdamFamilyScalars&, T* const*, T* const*, T* const*);
 FG_OPTIM_MORE_INSTANTIATE(float)
 FG_OPTIM_MORE_INSTANTIATE(double)

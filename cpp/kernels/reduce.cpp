@@ -368,8 +368,8 @@ void argreduce_rows(Reduce op, int64_t O, int64_t R, const T* x, int64_t ld, int
 }
 
 template <class T>
-void argreduce_cols(Reduce op, int64_t O, int64_t R, int64_t I, const T* x, int64_t so,
-                    int64_t sr, int64_t* out) {
+void argreduce_cols(Reduce op, int64_t O, int64_t R, int64_t I, const T* x, int64_t so, int64_t sr,
+                    int64_t* out) {
   if (op == Reduce::Min) {
     argcols_impl<MinOp>(O, R, I, x, so, sr, out);
   } else {
@@ -392,20 +392,20 @@ void softmax_forward(bool log_space, int64_t O, int64_t R, int64_t I, const T* x
   });
 }
 
-#define FG_REDUCE_INSTANTIATE(T, Out)                                                          \
-  template void reduce_rows<T, Out>(Reduce, int64_t, int64_t, const T*, int64_t, Out*);      \
-  template void reduce_cols<T, Out>(Reduce, int64_t, int64_t, int64_t, const T*, int64_t,    \
-                                    int64_t, Out*);
+#define FG_REDUCE_INSTANTIATE(T, Out)                                                              \
+  template void reduce_rows<T, Out>(Reduce, int64_t, int64_t, const T*, int64_t, Out*);            \
+  template void reduce_cols<T, Out>(Reduce, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, \
+                                    Out*);
 FG_REDUCE_INSTANTIATE(float, float)
 FG_REDUCE_INSTANTIATE(double, double)
 FG_REDUCE_INSTANTIATE(int64_t, int64_t)
 FG_REDUCE_INSTANTIATE(bool, int64_t)
 #undef FG_REDUCE_INSTANTIATE
 
-#define FG_ARG_INSTANTIATE(T)                                                                  \
-  template void argreduce_rows<T>(Reduce, int64_t, int64_t, const T*, int64_t, int64_t*);    \
-  template void argreduce_cols<T>(Reduce, int64_t, int64_t, int64_t, const T*, int64_t,      \
-                                  int64_t, int64_t*);
+#define FG_ARG_INSTANTIATE(T)                                                                    \
+  template void argreduce_rows<T>(Reduce, int64_t, int64_t, const T*, int64_t, int64_t*);        \
+  template void argreduce_cols<T>(Reduce, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, \
+                                  int64_t*);
 FG_ARG_INSTANTIATE(float)
 FG_ARG_INSTANTIATE(double)
 FG_ARG_INSTANTIATE(int64_t)

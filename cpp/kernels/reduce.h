@@ -29,8 +29,8 @@ void argreduce_rows(Reduce op, int64_t O, int64_t R, const T* x, int64_t ld, int
 
 // out (O, I) = first r of the max / min of x (O, R, I): x[o*so + r*sr + i].
 template <class T>
-void argreduce_cols(Reduce op, int64_t O, int64_t R, int64_t I, const T* x, int64_t so,
-                    int64_t sr, int64_t* out);
+void argreduce_cols(Reduce op, int64_t O, int64_t R, int64_t I, const T* x, int64_t so, int64_t sr,
+                    int64_t* out);
 
 // y (O, R, I) = softmax of contiguous x (O, R, I) over R, exp(x - max) / sum, or log_softmax
 // (x - max) - log(sum) when log_space; a NaN in a slice makes that slice NaN. T: float, double.
@@ -46,7 +46,8 @@ void cumsum_forward(int64_t O, int64_t R, int64_t I, const T* x, Out* y) {
     Out* yo = y + o * R * I;
     for (int64_t i = 0; i < I; ++i) yo[i] = static_cast<Out>(xo[i]);
     for (int64_t r = 1; r < R; ++r) {
-      for (int64_t i = 0; i < I; ++i) yo[r * I + i] = yo[(r - 1) * I + i] + static_cast<Out>(xo[r * I + i]);
+      for (int64_t i = 0; i < I; ++i)
+        yo[r * I + i] = yo[(r - 1) * I + i] + static_cast<Out>(xo[r * I + i]);
     }
   }
 }

@@ -11,8 +11,8 @@
 namespace fastgrad {
 
 template <class T>
-void lstm_cell_forward(int64_t B, int64_t H, const T* gates, int64_t ldg, const T* c,
-                       int64_t ldc, T* act, T* hc) {
+void lstm_cell_forward(int64_t B, int64_t H, const T* gates, int64_t ldg, const T* c, int64_t ldc,
+                       T* act, T* hc) {
   parallel_for(B, B * H * 4 >= kParallelMin, [&](int64_t b) {
     const T* g = gates + b * ldg;
     T* a = act + b * 4 * H;
@@ -29,8 +29,8 @@ void lstm_cell_forward(int64_t B, int64_t H, const T* gates, int64_t ldg, const 
 }
 
 template <class T>
-void lstm_cell_backward(int64_t B, int64_t H, const T* dhc, int64_t ldd, const T* act,
-                        const T* c, int64_t ldc, const T* hc, T* dgates, T* dc) {
+void lstm_cell_backward(int64_t B, int64_t H, const T* dhc, int64_t ldd, const T* act, const T* c,
+                        int64_t ldc, const T* hc, T* dgates, T* dc) {
   parallel_for(B, B * H * 4 >= kParallelMin, [&](int64_t b) {
     thread_local std::vector<T> tc;
     if (static_cast<int64_t>(tc.size()) < H) tc.resize(static_cast<size_t>(H));
@@ -72,9 +72,8 @@ void gru_cell_forward(int64_t B, int64_t H, const T* xg, int64_t ldx, const T* h
 }
 
 template <class T>
-void gru_cell_backward(int64_t B, int64_t H, const T* dh2, int64_t ldd, const T* act,
-                       const T* hg, int64_t ldh, const T* h, int64_t ldp, T* dxg, T* dhg,
-                       T* dh) {
+void gru_cell_backward(int64_t B, int64_t H, const T* dh2, int64_t ldd, const T* act, const T* hg,
+                       int64_t ldh, const T* h, int64_t ldp, T* dxg, T* dhg, T* dh) {
   parallel_for(B, B * H * 3 >= kParallelMin, [&](int64_t b) {
     const T* a = act + b * 3 * H;
     const T* g = dh2 + b * ldd;
@@ -99,15 +98,15 @@ void gru_cell_backward(int64_t B, int64_t H, const T* dh2, int64_t ldd, const T*
   });
 }
 
-#define FG_INSTANTIATE(T)                                                                   \
-  template void lstm_cell_forward<T>(int64_t, int64_t, const T*, int64_t, const T*,        \
-                                     int64_t, T*, T*);                                      \
-  template void lstm_cell_backward<T>(int64_t, int64_t, const T*, int64_t, const T*,       \
-                                      const T*, int64_t, const T*, T*, T*);                 \
-  template void gru_cell_forward<T>(int64_t, int64_t, const T*, int64_t, const T*, int64_t, \
-                                    const T*, int64_t, T*, T*);                             \
-  template void gru_cell_backward<T>(int64_t, int64_t, const T*, int64_t, const T*,        \
-                                     const T*, int64_t, const T*, int64_t, T*, T*, T*);
+#define FG_INSTANTIATE(T)                                                                        \
+  template void lstm_cell_forward<T>(int64_t, int64_t, const T*, int64_t, const T*, int64_t, T*, \
+                                     T*);                                                        \
+  template void lstm_cell_backward<T>(int64_t, int64_t, const T*, int64_t, const T*, const T*,   \
+                                      int64_t, const T*, T*, T*);                                \
+  template void gru_cell_forward<T>(int64_t, int64_t, const T*, int64_t, const T*, int64_t,      \
+                                    const T*, int64_t, T*, T*);                                  \
+  template void gru_cell_backward<T>(int64_t, int64_t, const T*, int64_t, const T*, const T*,    \
+                                     int64_t, const T*, int64_t, T*, T*, T*);
 FG_INSTANTIATE(float)
 FG_INSTANTIATE(double)
 #undef FG_INSTANTIATE

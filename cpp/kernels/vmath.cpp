@@ -32,8 +32,12 @@ inline void clamp_into(int64_t n, const T* x, T* y, T sign, T shift) {
 typedef float VecF __attribute__((vector_size(16)));
 typedef double VecD __attribute__((vector_size(16)));
 template <class T> struct Vec16;
-template <> struct Vec16<float> { using type = VecF; };
-template <> struct Vec16<double> { using type = VecD; };
+template <> struct Vec16<float> {
+  using type = VecF;
+};
+template <> struct Vec16<double> {
+  using type = VecD;
+};
 template <class T>
 using V16 = typename Vec16<T>::type;
 constexpr int kParts = 4;
@@ -86,7 +90,6 @@ FG_CLONES double vmax(int64_t n, const double* x) { return max_lanes(n, x); }
 FG_CLONES float vsum(int64_t n, const float* x) { return sum_lanes(n, x); }
 FG_CLONES double vsum(int64_t n, const double* x) { return sum_lanes(n, x); }
 
-
 template <class T>
 inline void exp_shift_scale(int64_t n, const T* x, T shift, T scale, T* y) {
   clamp_into(n, x, y, T(1), shift);
@@ -97,8 +100,7 @@ FG_CLONES void vexp_shift_scale(int64_t n, const float* x, float shift, float sc
   exp_shift_scale(n, x, shift, scale, y);
 }
 
-FG_CLONES void vexp_shift_scale(int64_t n, const double* x, double shift, double scale,
-                                double* y) {
+FG_CLONES void vexp_shift_scale(int64_t n, const double* x, double shift, double scale, double* y) {
   exp_shift_scale(n, x, shift, scale, y);
 }
 

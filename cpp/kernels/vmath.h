@@ -161,8 +161,8 @@ inline double log_core(double x) {
   const double f = m - 1.0, s = f / (2.0 + f), z = s * s;
   double r = 2.0 / 23;  // Horner over 2/23, 2/21, ..., 2/3
   for (int k = 21; k >= 3; k -= 2) r = r * z + 2.0 / k;
-  const double y =
-      e * 6.93147180369123816490e-01 + (f - (s * (f - z * r) - e * 1.90821492927058770002e-10));
+  const double y = e * 6.93147180369123816490e-01 +
+                   (f - (s * (f - z * r) - e * 1.90821492927058770002e-10));
   const double inf = __builtin_huge_val();
   const double special = select(x == 0.0, -inf, select(x == inf, inf, __builtin_nan("")));
   return select((x > 0.0) & (x < inf), y, special);

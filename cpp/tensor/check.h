@@ -31,7 +31,6 @@ class OutOfMemory : public std::bad_alloc {
   std::string msg_;
 };
 
-
 inline std::ostream& operator<<(std::ostream& os, const Shape& s) {
   os << "(";
   for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
@@ -48,18 +47,26 @@ std::string str_cat(const Args&... args) {
 
 }  // namespace fastgrad
 
-#define FG_CHECK(cond, ...) \
-  do { if (!(cond)) throw std::invalid_argument(::fastgrad::str_cat(__VA_ARGS__)); } while (0)
+#define FG_CHECK(cond, ...)                                                     \
+  do {                                                                          \
+    if (!(cond)) throw std::invalid_argument(::fastgrad::str_cat(__VA_ARGS__)); \
+  } while (0)
 #define FG_TYPE_ERROR(...) throw ::fastgrad::TypeError(::fastgrad::str_cat(__VA_ARGS__))
-#define FG_TYPE_CHECK(cond, ...) \
-  do { if (!(cond)) FG_TYPE_ERROR(__VA_ARGS__); } while (0)
-#define FG_INDEX_CHECK(cond, ...) \
-  do { if (!(cond)) throw std::out_of_range(::fastgrad::str_cat(__VA_ARGS__)); } while (0)
-#define FG_RUNTIME_CHECK(cond, ...) \
-  do { if (!(cond)) throw std::runtime_error(::fastgrad::str_cat(__VA_ARGS__)); } while (0)
-#define FG_ASSERT(cond, ...)                                                              \
-  do {                                                                                    \
-    if (!(cond))                                                                          \
-      throw std::logic_error(::fastgrad::str_cat(__FILE__, ":", __LINE__,                 \
-                                                 ": internal error: ", __VA_ARGS__));     \
+#define FG_TYPE_CHECK(cond, ...)             \
+  do {                                       \
+    if (!(cond)) FG_TYPE_ERROR(__VA_ARGS__); \
+  } while (0)
+#define FG_INDEX_CHECK(cond, ...)                                           \
+  do {                                                                      \
+    if (!(cond)) throw std::out_of_range(::fastgrad::str_cat(__VA_ARGS__)); \
+  } while (0)
+#define FG_RUNTIME_CHECK(cond, ...)                                          \
+  do {                                                                       \
+    if (!(cond)) throw std::runtime_error(::fastgrad::str_cat(__VA_ARGS__)); \
+  } while (0)
+#define FG_ASSERT(cond, ...)                                                                \
+  do {                                                                                      \
+    if (!(cond))                                                                            \
+      throw std::logic_error(                                                               \
+          ::fastgrad::str_cat(__FILE__, ":", __LINE__, ": internal error: ", __VA_ARGS__)); \
   } while (0)

@@ -32,36 +32,81 @@ inline const char* dtype_name(DType d) {
 inline bool is_floating(DType d) { return d == DType::Float32 || d == DType::Float64; }
 
 template <class T> struct dtype_of;
-template <> struct dtype_of<float> { static constexpr DType value = DType::Float32; };
-template <> struct dtype_of<double> { static constexpr DType value = DType::Float64; };
-template <> struct dtype_of<int64_t> { static constexpr DType value = DType::Int64; };
-template <> struct dtype_of<bool> { static constexpr DType value = DType::Bool; };
+template <> struct dtype_of<float> {
+  static constexpr DType value = DType::Float32;
+};
+template <> struct dtype_of<double> {
+  static constexpr DType value = DType::Float64;
+};
+template <> struct dtype_of<int64_t> {
+  static constexpr DType value = DType::Int64;
+};
+template <> struct dtype_of<bool> {
+  static constexpr DType value = DType::Bool;
+};
 
 }  // namespace fastgrad
 
 // FG_DISPATCH_FLOAT(dtype, T, body): body runs with T = float or double; other dtypes throw TypeError.
-#define FG_DISPATCH_FLOAT(DT, OPNAME, T, ...)                                          \
-  switch (DT) {                                                                        \
-    case ::fastgrad::DType::Float32: { using T = float; __VA_ARGS__; break; }          \
-    case ::fastgrad::DType::Float64: { using T = double; __VA_ARGS__; break; }         \
-    default: FG_TYPE_ERROR(OPNAME, ": expected a floating-point tensor, got ",         \
-                           ::fastgrad::dtype_name(DT));                                \
+#define FG_DISPATCH_FLOAT(DT, OPNAME, T, ...)                           \
+  switch (DT) {                                                         \
+    case ::fastgrad::DType::Float32: {                                  \
+      using T = float;                                                  \
+      __VA_ARGS__;                                                      \
+      break;                                                            \
+    }                                                                   \
+    case ::fastgrad::DType::Float64: {                                  \
+      using T = double;                                                 \
+      __VA_ARGS__;                                                      \
+      break;                                                            \
+    }                                                                   \
+    default:                                                            \
+      FG_TYPE_ERROR(OPNAME, ": expected a floating-point tensor, got ", \
+                    ::fastgrad::dtype_name(DT));                        \
   }
 
 // FG_DISPATCH_ALL(dtype, T, body): body runs with T = float, double, int64_t or bool.
-#define FG_DISPATCH_ALL(DT, T, ...)                                                    \
-  switch (DT) {                                                                        \
-    case ::fastgrad::DType::Float32: { using T = float; __VA_ARGS__; break; }          \
-    case ::fastgrad::DType::Float64: { using T = double; __VA_ARGS__; break; }         \
-    case ::fastgrad::DType::Int64: { using T = int64_t; __VA_ARGS__; break; }          \
-    case ::fastgrad::DType::Bool: { using T = bool; __VA_ARGS__; break; }              \
+#define FG_DISPATCH_ALL(DT, T, ...)    \
+  switch (DT) {                        \
+    case ::fastgrad::DType::Float32: { \
+      using T = float;                 \
+      __VA_ARGS__;                     \
+      break;                           \
+    }                                  \
+    case ::fastgrad::DType::Float64: { \
+      using T = double;                \
+      __VA_ARGS__;                     \
+      break;                           \
+    }                                  \
+    case ::fastgrad::DType::Int64: {   \
+      using T = int64_t;               \
+      __VA_ARGS__;                     \
+      break;                           \
+    }                                  \
+    case ::fastgrad::DType::Bool: {    \
+      using T = bool;                  \
+      __VA_ARGS__;                     \
+      break;                           \
+    }                                  \
   }
 
 // FG_DISPATCH_NUMERIC: float, double, int64_t (bool throws TypeError).
-#define FG_DISPATCH_NUMERIC(DT, OPNAME, T, ...)                                        \
-  switch (DT) {                                                                        \
-    case ::fastgrad::DType::Float32: { using T = float; __VA_ARGS__; break; }          \
-    case ::fastgrad::DType::Float64: { using T = double; __VA_ARGS__; break; }         \
-    case ::fastgrad::DType::Int64: { using T = int64_t; __VA_ARGS__; break; }          \
+#define FG_DISPATCH_NUMERIC(DT, OPNAME, T, ...)                                               \
+  switch (DT) {                                                                               \
+    case ::fastgrad::DType::Float32: {                                                        \
+      using T = float;                                                                        \
+      __VA_ARGS__;                                                                            \
+      break;                                                                                  \
+    }                                                                                         \
+    case ::fastgrad::DType::Float64: {                                                        \
+      using T = double;                                                                       \
+      __VA_ARGS__;                                                                            \
+      break;                                                                                  \
+    }                                                                                         \
+    case ::fastgrad::DType::Int64: {                                                          \
+      using T = int64_t;                                                                      \
+      __VA_ARGS__;                                                                            \
+      break;                                                                                  \
+    }                                                                                         \
     default: FG_TYPE_ERROR(OPNAME, ": not supported for dtype ", ::fastgrad::dtype_name(DT)); \
   }

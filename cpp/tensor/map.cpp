@@ -14,8 +14,9 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     To* pd = dst->data<To>();
     FG_DISPATCH_ALL(src->dtype(), From, {
       const From* ps = src->data<From>();
-      for_each_row<2>(shape, st, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                     const std::array<int64_t, 2>& s) {
+      for_each_row<2>(
+          shape, st,
+          [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
         for (int64_t i = 0; i < n; ++i)
           pd[off[0] + i * s[0]] = static_cast<To>(ps[off[1] + i * s[1]]);
       });

@@ -29,8 +29,9 @@ Tensor map1(const Tensor& x, DType out_dtype, F f, int64_t parallel_min = kParal
     return out;
   }
   std::array<Shape, 2> st{contiguous_strides(x->shape()), x->strides()};
-  for_each_row<2>(x->shape(), st, [&](const std::array<int64_t, 2>& off, int64_t n,
-                                      const std::array<int64_t, 2>& s) {
+  for_each_row<2>(
+      x->shape(), st,
+      [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& s) {
     const Tin* a = px + off[1];
     const int64_t sa = s[1];
     write_row(po + off[0], n, stream, [&](int64_t i0, int64_t len, Tout* o) {
@@ -85,8 +86,9 @@ Tensor map2(const char* op, const Tensor& a, const Tensor& b, DType out_dtype, F
                           broadcast_strides(a->shape(), a->strides(), shape),
                           broadcast_strides(b->shape(), b->strides(), shape)};
   const bool stream = out->numel() * int64_t(sizeof(Tout)) >= kStreamBytes;
-  for_each_row<3>(shape, st, [&](const std::array<int64_t, 3>& off, int64_t n,
-                                 const std::array<int64_t, 3>& s) {
+  for_each_row<3>(
+      shape, st,
+      [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& s) {
     const T* x = pa + off[1];
     const T* y = pb + off[2];
     const int64_t sx = s[1], sy = s[2];
@@ -124,8 +126,9 @@ Tensor map3(const char* op, const Tensor& c, const Tensor& a, const Tensor& b, D
                           broadcast_strides(c->shape(), c->strides(), shape),
                           broadcast_strides(a->shape(), a->strides(), shape),
                           broadcast_strides(b->shape(), b->strides(), shape)};
-  for_each_row<4>(shape, st, [&](const std::array<int64_t, 4>& off, int64_t n,
-                                 const std::array<int64_t, 4>& s) {
+  for_each_row<4>(
+      shape, st,
+      [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& s) {
     for (int64_t i = 0; i < n; ++i)
       po[off[0] + i] = f(pc[off[1] + i * s[1]], pa[off[2] + i * s[2]], pb[off[3] + i * s[3]]);
   });

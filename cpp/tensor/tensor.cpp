@@ -249,8 +249,8 @@ static std::atomic<int64_t> g_live_tensors{0};
 int64_t TensorImpl::live_count() { return g_live_tensors.load(); }
 TensorImpl::~TensorImpl() { g_live_tensors.fetch_sub(1, std::memory_order_relaxed); }
 
-TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape,
-                       Shape strides, DType dtype)
+TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, Shape strides,
+                       DType dtype)
     : storage_(std::move(storage)),
       offset_(offset),
       shape_(std::move(shape)),
@@ -287,13 +287,12 @@ Tensor empty(const Shape& shape, DType dtype) {
 }
 
 Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
-  return pool::make<TensorImpl>(base->storage(), offset, std::move(shape),
-                                      std::move(strides), base->dtype());
+  return pool::make<TensorImpl>(base->storage(), offset, std::move(shape), std::move(strides),
+                                base->dtype());
 }
 
 Tensor detach(const Tensor& t) {
-  return pool::make<TensorImpl>(t->storage(), t->offset(), t->shape(), t->strides(),
-                                      t->dtype());
+  return pool::make<TensorImpl>(t->storage(), t->offset(), t->shape(), t->strides(), t->dtype());
 }
 
 }  // namespace fastgrad
