@@ -157,7 +157,7 @@ def generate() -> str:
                       _describe(name, obj, fallback if callable(fallback) else None))
     out += ["## The fastgrad namespace", "",
             "Submodules (`nn`, `optim`, `autograd`, ...) have their own pages.", ""]
-    for name in sorted(set(fastgrad.__all__), key=str.lower):
+    for name in sorted(set(fastgrad.__all__), key=lambda n: (n.lower(), n)):
         obj = getattr(fastgrad, name)
         if inspect.ismodule(obj):
             continue

@@ -173,7 +173,8 @@ class _Chromium:
 
         self.proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                                       "--remote-debugging-pipe", "about:blank"],
-                                     preexec_fn=fds, close_fds=False,
+                                     # fds() only dups descriptors (no locks, no imports)
+                                     preexec_fn=fds, close_fds=False,  # noqa: PLW1509
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(cmd_r)
         os.close(out_w)
