@@ -86,7 +86,11 @@ def test_every_public_name_is_on_the_site(site: pathlib.Path) -> None:
     missing = []
     for modname in PUBLIC_MODULES:
         mod = importlib.import_module(modname)
-        for name in getattr(mod, "__all__", []):
+        names = getattr(mod, "__all__", None)
+        if names is None:  # no __all__: the public functions and classes it defines
+            names = [n for n, o in vars(mod).items() if not n.startswith("_")
+                     and getattr(o, "__module__", None) == modname]
+        for name in names:
             obj = getattr(mod, name)
             if inspect.ismodule(obj):
                 continue
