@@ -84,7 +84,7 @@ DESCRIPTIONS = {
     "round": "Rounds to the nearest integer (half to even), or to decimals places.",
     "scatter_": "Writes src's values at index along dim, in place.",
     "scatter_add_": "Adds src's values at index along dim, in place.",
-    "shape": "The sizes, as a tuple (fastgrad.Size).", "size": "The sizes, or one size with dim.",
+    "shape": "The sizes, as a tuple.", "size": "The sizes, or one size with dim.",
     "squeeze": "Removes size-1 dimensions (all, or dim).",
     "unsqueeze": "A size-1 dimension inserted at dim.",
     "tolist": "The values as (nested) Python lists of numbers.",
