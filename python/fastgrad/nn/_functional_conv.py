@@ -8,9 +8,8 @@ arguments and output sizes follow torch.nn.functional. Not here: normalization (
 
 from __future__ import annotations
 
-import warnings
-
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
