@@ -312,4 +312,17 @@ def test_channel_dropout(backend: str) -> None:
     y1 = nn.Dropout1d(0.25)(fastgrad.ones(3, 6, 5)).numpy()
     assert np.all((y1 == 0).all(-1) | np.isclose(y1, 1 / 0.75).all(-1))
     with pytest.raises(ValueError, match="Dropout2d: expected a 3-D"):
-        nn.Dropout2d()(fastgrad.ones(2, 2))
+        nn.Dropout2d()(fastgrad.ones(2))
+
+
+def test_dropout2d_on_2d_input_drops_rows_with_a_warning(backend: str) -> None:
+    """PyTorch's deprecated path (pytorch/examples' mnist_rnn uses it): a 2-D (N, C) input to
+    Dropout2d warns and zeroes whole rows, scaling the others by 1 / (1 - p)."""
+    fastgrad.manual_seed(0)
+    x = fastgrad.ones(64, 5)
+    with pytest.warns(UserWarning, match="2-D input to dropout2d"):
+        y = fastgrad.nn.Dropout2d(0.5)(x).numpy()
+    rows = {tuple(r) for r in y}
+    assert rows <= {(0.0,) * 5, (2.0,) * 5} and len(rows) == 2
+    with pytest.raises(ValueError, match="dropout1d"):
+        fastgrad.nn.functional.dropout1d(fastgrad.ones(3), 0.5)

@@ -247,3 +247,34 @@ def test_dlpack_torch(backend) -> None:
     assert torch.from_dlpack(fastgrad.tensor([True, False])).tolist() == [True, False]
     with pytest.raises(RuntimeError, match="requires grad"):
         torch.from_dlpack(fastgrad.ones(2, requires_grad=True))
+
+
+def test_whole_module_round_trip_with_safe_globals(backend: str, tmp_path: os.PathLike) -> None:
+    """torch.save(model, f) / torch.load(f) inside safe_globals, as pytorch/examples' word
+    language model does: the classes must be allowed by name, by torch.nn.modules' paths."""
+    import pickle
+
+    nn = fastgrad.nn
+    fastgrad.manual_seed(0)
+    m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    path = tmp_path / "model.bin"
+    with open(path, "wb") as fh:  # a file object gets PyTorch's format, as torch.save writes
+        fastgrad.save(m, fh)
+    with pytest.raises(pickle.UnpicklingError, match="Sequential"):
+        fastgrad.load(path)
+    allowed = [nn.modules.container.Sequential, nn.modules.linear.Linear,
+               nn.modules.activation.ReLU]
+    with fastgrad.serialization.safe_globals(allowed), open(path, "rb") as fh:
+        m2 = fastgrad.load(fh)
+    assert fastgrad.serialization.get_safe_globals() == []
+    assert type(m2) is nn.Sequential and type(m2[0]) is nn.Linear
+    x = fastgrad.randn(5, 3)
+    np.testing.assert_array_equal(m2(x).detach().numpy(), m(x).detach().numpy())
+    for (k, a), (k2, b) in zip(m.state_dict().items(), m2.state_dict().items()):
+        assert k == k2
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    fastgrad.serialization.add_safe_globals(allowed)
+    try:
+        assert type(fastgrad.load(path)) is nn.Sequential
+    finally:
+        fastgrad.serialization.clear_safe_globals()

@@ -27,6 +27,7 @@ from fastgrad import (
     linalg,  # noqa: F401
     nn,
     optim,
+    serialization,
     utils,
     viz,
 )
@@ -231,7 +232,7 @@ __all__ = [
 ]
 __all__ += [n for n in (*_ops.TABLE_FUNCTIONS, *_tensor_ops.FUNCTIONS, "numel", "linalg")
             if n not in __all__]
-__all__ += ["Generator", "utils"]
+__all__ += ["Generator", "serialization", "utils"]
 
 # --- h9-interop: DLPack (Tensor.__dlpack__, fastgrad.from_dlpack, fastgrad.utils.dlpack) and
 # fastgrad.onnx.export (the onnx package is imported only on export) ---

@@ -227,7 +227,8 @@ def _save_format(f: PathLike, format: str | None) -> str:
             return "torch"
         if ext == ".safetensors":
             return "safetensors"
-    return "npz"
+        return "npz"
+    return "torch"  # a file object: PyTorch's own format, as torch.save writes
 
 
 def _save_other(obj: Any, f: PathLike, fmt: str) -> None:

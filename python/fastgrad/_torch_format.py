@@ -13,6 +13,7 @@ import os
 import pickle
 import struct
 import sys
+import types
 import zipfile
 from collections import OrderedDict
 from typing import Any, BinaryIO, ClassVar, Union
@@ -20,7 +21,7 @@ from typing import Any, BinaryIO, ClassVar, Union
 import numpy as np
 
 from fastgrad._creation import from_numpy
-from fastgrad.nn.module import Parameter
+from fastgrad.nn.module import Module, Parameter
 from fastgrad.tensor import Tensor
 
 PathLike = Union[str, "os.PathLike[str]", BinaryIO]
@@ -124,6 +125,19 @@ class _PickleWriter:
             self.empty_ordered_dict()
             self.w(b"\x87R")
 
+    def module(self, m: Module, path: list[str]) -> None:
+        """A whole module, as torch.save pickles one: its class, then its __dict__ (tensors by
+        persistent id). Loading it needs the class allowed (fastgrad.serialization.safe_globals)."""
+        cls = type(m)
+        self.glob(cls.__module__, cls.__qualname__)
+        self.w(b")\x81")  # cls.__new__(cls)
+        state = {k: v for k, v in vars(m).items()}
+        self.w(b"}(")
+        for k, v in state.items():
+            self.str_(k)
+            self.value(v, path + [k])
+        self.w(b"ub")  # BUILD: the instance's __dict__
+
     def str_(self, s: str) -> None:
         b = s.encode("utf-8", "surrogatepass")
         self.w(b"X" + struct.pack("<I", len(b)) + b)
@@ -165,6 +179,10 @@ class _PickleWriter:
                 for i, v in enumerate(obj):
                     self.value(v, path + [str(i)])
                 self.w(b"e")
+        elif isinstance(obj, Module):
+            self.module(obj, path)
+        elif _is_global_function(obj):
+            self.glob(obj.__module__, obj.__qualname__)
         else:
             raise TypeError(
                 f"fastgrad.save(format='torch'): cannot save an object of type "
@@ -173,9 +191,17 @@ class _PickleWriter:
                 "(NumPy arrays: convert with fastgrad.tensor, or save as .npz)")
 
 
+def _is_global_function(obj: Any) -> bool:
+    """A module-level function (nn.functional.relu as a Transformer's activation)."""
+    return (isinstance(obj, types.FunctionType) and "<" not in obj.__qualname__
+            and getattr(sys.modules.get(obj.__module__), obj.__qualname__, None) is obj)
+
+
 def _collect(obj: Any, out: list[Tensor]) -> None:
     if isinstance(obj, Tensor):
         out.append(obj)
+    elif isinstance(obj, Module):
+        _collect(vars(obj), out)
     elif isinstance(obj, dict):
         for k, v in obj.items():
             _collect(k, out)
@@ -378,6 +404,50 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 }
 
 
+# --- classes and functions a file may name (torch.serialization.add_safe_globals) ---------------
+_SAFE_GLOBALS: list[Any] = []
+
+
+def add_safe_globals(safe_globals: list[Any]) -> None:
+    """Allows ``fastgrad.load`` to rebuild these classes (modules saved whole with
+    ``fastgrad.save(model, f)``) and functions; as torch.serialization.add_safe_globals."""
+    for g in safe_globals:
+        obj = g[0] if isinstance(g, tuple) else g
+        if not (isinstance(obj, type) or callable(obj)):
+            raise TypeError(f"add_safe_globals: expected classes or functions, got {obj!r}")
+        _SAFE_GLOBALS.append(obj)
+
+
+def get_safe_globals() -> list[Any]:
+    return list(_SAFE_GLOBALS)
+
+
+def clear_safe_globals() -> None:
+    _SAFE_GLOBALS.clear()
+
+
+class safe_globals:
+    """``with safe_globals([MyModel, nn.Linear]): model = fastgrad.load(f)``: allowed inside the
+    block only."""
+
+    def __init__(self, safe_globals: list[Any]) -> None:
+        self.items = list(safe_globals)
+
+    def __enter__(self) -> None:
+        self.n = len(_SAFE_GLOBALS)
+        add_safe_globals(self.items)
+
+    def __exit__(self, *exc: object) -> None:
+        del _SAFE_GLOBALS[self.n:]
+
+
+def _safe_global(module: str, name: str) -> Any:
+    for g in _SAFE_GLOBALS:
+        if getattr(g, "__module__", None) == module and getattr(g, "__qualname__", None) == name:
+            return g
+    return None
+
+
 class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: BUILD is checked below
     def __init__(self, file: Any, zf: zipfile.ZipFile, prefix: str, big: bool) -> None:
         super().__init__(file, encoding="utf-8")
@@ -392,15 +462,22 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the Python one: BUILD is check
             return fn
         if module == "torch" and (name in _STORAGE_TO_NP or name in _UNSUPPORTED_STORAGE):
             return _StorageType(name)
+        g = _safe_global(module, name)
+        if g is not None:
+            return g
         raise pickle.UnpicklingError(
             f"fastgrad.load: refused: the file asks for {module}.{name}, which is not a tensor, "
-            "container or plain value; nothing in it was run (fastgrad loads weights only)")
+            "container or plain value; nothing in it was run (fastgrad loads weights only; a "
+            "class you trust can be allowed with fastgrad.serialization.safe_globals([...]))")
 
     def load_build(self) -> None:
         """BUILD sets attributes from the file: allowed only on dicts (torch's state_dict()
         carries ``_metadata`` this way), never on tensors or anything else."""
         state = self.stack.pop()
         inst = self.stack[-1]
+        if isinstance(inst, Module) and type(inst) in _SAFE_GLOBALS and isinstance(state, dict):
+            object.__setattr__(inst, "__dict__", {**vars(inst), **state})
+            return
         if not (type(inst) is OrderedDict and isinstance(state, dict)
                 and all(isinstance(k, str) for k in state)):
             raise pickle.UnpicklingError(

@@ -156,3 +156,7 @@ __all__ += [  # vision layers (issue 15)
     "Unfold",
     "Upsample",
 ]
+
+from fastgrad.nn import modules
+
+__all__ += ["modules"]

@@ -9,11 +9,13 @@ arguments and output sizes follow torch.nn.functional. Not here: normalization (
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from fastgrad._random import _rng
 from fastgrad.tensor import Tensor, _wrap
 
 _Size = Any  # int or tuple of ints
@@ -729,16 +731,22 @@ def _channel_dropout(op: str, input: Tensor, p: float, training: bool, spatial: 
     x = _t(input, op)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p}")
-    if x.ndim not in (spatial + 1, spatial + 2):
+    legacy = op.lower() == "dropout2d" and x.ndim == 2
+    if legacy:  # PyTorch warns and drops whole rows, as if (C, L) were an unbatched 3-D input
+        warnings.warn(f"{op}: Received a 2-D input to dropout2d, which is deprecated and will "
+                      "result in an error in a future release. To retain the behavior and "
+                      "silence this warning, please use dropout instead.", stacklevel=3)
+    elif x.ndim not in (spatial + 1, spatial + 2):
         raise ValueError(f"{op}: expected a {spatial + 1}-D (unbatched) or {spatial + 2}-D "
                          f"(batched) input, got shape {x.shape}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
         return x * 0.0
-    from fastgrad._creation import _rng
-
-    shape = tuple(x.shape[:x.ndim - spatial]) + (1,) * spatial
+    if legacy:
+        shape: tuple[int, ...] = (x.shape[0], 1)
+    else:
+        shape = tuple(x.shape[:x.ndim - spatial]) + (1,) * spatial
     keep = _rng().random(shape) >= p
     mask = (keep / (1.0 - p)).astype(x.dtype.np)
     return x * _wrap(x._b.from_numpy(mask), x._b)

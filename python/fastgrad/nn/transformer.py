@@ -1,7 +1,7 @@
 """MultiheadAttention and the Transformer layers (encoder/decoder layer, stacks, Transformer), with
 torch.nn's arguments, parameter names and state_dict keys. Composites of Tensor ops (batched
-GEMMs, softmax); no fused attention kernel here. ``_LayerNorm`` is private to this file until the
-normalization layers land (then these layers use nn.LayerNorm).
+GEMMs, softmax; scaled_dot_product_attention takes the blocked attention kernel where it can),
+normalized by nn.LayerNorm.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from fastgrad.nn import functional as F
 from fastgrad.nn import init
 from fastgrad.nn.layers import Dropout, Linear, ModuleList
 from fastgrad.nn.module import Module, Parameter
+from fastgrad.nn.normalization import LayerNorm
 from fastgrad.tensor import Tensor, _wrap
 
 
@@ -33,53 +34,6 @@ def _check_device(op: str, device: Any) -> None:
 
 
 # --- layer norm (private; see the module docstring) ----------------------------------------------
-def _layer_norm(x: Tensor, normalized_shape: tuple[int, ...], weight: Tensor | None,
-                bias: Tensor | None, eps: float) -> Tensor:
-    """(x - mean) / sqrt(var + eps) * weight + bias over the last len(normalized_shape) dims."""
-    n = len(normalized_shape)
-    if tuple(x.shape[x.ndim - n:]) != tuple(normalized_shape):
-        raise ValueError(f"layer_norm: input of shape {tuple(x.shape)} does not end with "
-                         f"normalized_shape {tuple(normalized_shape)}")
-    dims = tuple(range(x.ndim - n, x.ndim))
-    mu = x.mean(dims, keepdim=True)
-    xc = x - mu
-    var = (xc * xc).mean(dims, keepdim=True)
-    y = xc / (var + eps).sqrt()
-    if weight is not None:
-        y = y * weight
-    if bias is not None:
-        y = y + bias
-    return y
-
-
-class _LayerNorm(Module):
-    """nn.LayerNorm's parameters (weight ones, bias zeros) and forward, private to this file."""
-
-    def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
-        super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
-        self.normalized_shape = tuple(int(s) for s in shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
-        d = as_dtype(dtype or float32)
-        if elementwise_affine:
-            self.weight = Parameter(_creation.ones(*self.normalized_shape, dtype=d))
-            self.bias = (Parameter(_creation.zeros(*self.normalized_shape, dtype=d))
-                         if bias else None)
-            if not bias:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-
-    def forward(self, input: Tensor) -> Tensor:
-        return _layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
-
-    def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
-
-
 # --- attention -----------------------------------------------------------------------------------
 def _additive(op: str, mask: Any, like: Tensor, name: str) -> Tensor:
     """A bool mask (True: masked out, MultiheadAttention's convention) or a float one (added)."""
@@ -336,8 +290,8 @@ class TransformerEncoderLayer(Module):
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
         self.norm_first = norm_first
-        self.norm1 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _activation(activation)
@@ -384,9 +338,9 @@ class TransformerDecoderLayer(Module):
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
         self.norm_first = norm_first
-        self.norm1 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm2 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
-        self.norm3 = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.dropout3 = Dropout(dropout)
@@ -496,14 +450,14 @@ class Transformer(Module):
         else:
             layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation,
                                             layer_norm_eps, batch_first, norm_first, bias, **kw)
-            norm = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
             self.encoder = TransformerEncoder(layer, num_encoder_layers, norm)
         if custom_decoder is not None:
             self.decoder = custom_decoder
         else:
             layer = TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, activation,
                                             layer_norm_eps, batch_first, norm_first, bias, **kw)
-            norm = _LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
             self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
         self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
         for p in self.parameters():
