@@ -28,7 +28,7 @@ PUBLIC_MODULES = [
     "fastgrad", "fastgrad.nn", "fastgrad.nn.functional", "fastgrad.nn.init", "fastgrad.nn.utils",
     "fastgrad.nn.utils.rnn", "fastgrad.nn.parallel", "fastgrad.optim",
     "fastgrad.optim.lr_scheduler", "fastgrad.utils.data", "fastgrad.distributed",
-    "fastgrad.linalg", "fastgrad.onnx", "fastgrad.viz", "fastgrad.autograd",
+    "fastgrad.linalg", "fastgrad.onnx", "fastgrad.serialization", "fastgrad.viz", "fastgrad.autograd",
     "fastgrad.autograd.functional",
 ]
 
