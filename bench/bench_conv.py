@@ -215,7 +215,16 @@ def bn_fns(fg: Any, torch: Any) -> dict[str, Callable[[], Any]]:
         y.sum().backward()
         return y
 
-    return {"fastgrad": f_run, "torch": t_run}
+    def c_run() -> Any:  # the composite of Tensor ops (before the fused primitive)
+        from fastgrad.nn import _functional_conv as FC
+
+        keep, FC._fused_bn_ok = FC._fused_bn_ok, lambda *a: False
+        try:
+            return f_run()
+        finally:
+            FC._fused_bn_ok = keep
+
+    return {"fastgrad": f_run, "torch": t_run, "composite": c_run}
 
 
 # --- memory: one child process per library ---------------------------------------------------
@@ -305,7 +314,12 @@ def main() -> None:
             row("depthwise 3x3 64ch 56x56 b8 fwd+bwd", timed(conv_fns(fg, torch, 64, True),
                                                              samples))
         if "batchnorm" in want:
-            row("BatchNorm2d (32,64,56,56) fwd+bwd", timed(bn_fns(fg, torch), samples))
+            res = timed(bn_fns(fg, torch), samples)
+            row("BatchNorm2d (32,64,56,56) fwd+bwd", res)
+            c, t = res["composite"], res["torch"]
+            print(f"    composite of Tensor ops (before the fused kernels): {1e3 * c[0]:.2f} / "
+                  f"{1e3 * c[1]:.2f} ms (min / median), ratio to torch {c[1] / t[1]:.2f}x; "
+                  f"fused / composite {res['fastgrad'][1] / c[1]:.2f}x")
     if "memory" in want:
         steps = 5 if args.quick else 20
         f, t = peak_rss("fastgrad", steps), peak_rss("torch", steps)

@@ -4,6 +4,7 @@
 // Python layer promotes) and broadcast like NumPy. Definitions live in ops_<family>.cpp.
 #pragma once
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "autograd/node.h"
@@ -167,5 +168,12 @@ Tensor gru_cell(const Tensor& xg, const Tensor& hg, const Tensor& h);
 // (L, S) matrix.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, bool causal,
                  double scale);
+
+// ops_norm.cpp -----------------------------------------------------------------------------------
+// batch_norm_train: x (N, C, *), weight and bias (C,) or null -> (y, mean (C,), invstd (C,)),
+// batch statistics over every dim but 1 (biased variance), y = (x - mean) * invstd * weight +
+// bias; fused kernels forward and backward; only y has a gradient.
+std::tuple<Tensor, Tensor, Tensor> batch_norm_train(const Tensor& x, const Tensor& weight,
+                                                    const Tensor& bias, double eps);
 
 }  // namespace fastgrad

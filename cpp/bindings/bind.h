@@ -35,4 +35,7 @@ void bind_attention(pybind11::module_& m);
 void bind_conv(pybind11::module_& m);
 void bind_pool(pybind11::module_& m);
 
+// bind_norm.cpp: batch_norm_train (fused batch normalization, training mode).
+void bind_norm(pybind11::module_& m);
+
 }  // namespace fastgrad::bindings

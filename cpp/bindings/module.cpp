@@ -94,5 +94,6 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_attention(m);
   bindings::bind_conv(m);
   bindings::bind_pool(m);
+  bindings::bind_norm(m);
   bind_runtime(m);
 }

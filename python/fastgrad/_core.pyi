@@ -381,3 +381,8 @@ def max_pool2d(
     arg5: Sequence[int],
     /,
 ) -> tuple[TensorImpl, TensorImpl]: ...
+
+# fused batch normalization, training mode (ops_norm.cpp): (y, mean, invstd)
+def batch_norm_train(
+    x: TensorImpl, weight: TensorImpl | None, bias: TensorImpl | None, eps: float, /
+) -> tuple[TensorImpl, TensorImpl, TensorImpl]: ...

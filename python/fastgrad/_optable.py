@@ -91,6 +91,8 @@ PRIMITIVES: tuple[Primitive, ...] = (
     # convolution (each of the three is the others' derivative rule)
     *_custom("conv2d conv_transpose2d conv2d_weight", "conv"),
     *_custom("max_pool2d", "pool"),
+    # fused batch normalization, training mode (nn/_functional_conv.py batch_norm)
+    *_custom("batch_norm_train", "norm"),
     *_custom("cross_entropy_rows cross_entropy_rows_backward", "loss"),
     # fused recurrent-cell gates (nn/rnn.py), forward + fused backward
     *_custom("lstm_cell gru_cell", "rnn"),

@@ -604,10 +604,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     dims = [0, *range(2, x.ndim)]
     shape = (1, c) + (1,) * (x.ndim - 2)
     if training:
-        n = x.numel() // c if c else 0
-        if n <= 1:
+        n = x.shape[0] * math.prod(x.shape[2:])  # values per channel
+        if n == 1 or (n == 0 and not _fused_bn_ok(x, weight, bias)):
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
+        if _fused_bn_ok(x, weight, bias):
+            return _fused_batch_norm(x, running_mean, running_var, weight, bias, n, momentum, eps)
         # two passes over x for the statistics, two for y = d * scale + shift (scale and shift
         # per channel), so the graph holds few full-size tensors
         mean = x.mean(dims, keepdim=True)
@@ -637,6 +639,37 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if bias is not None:
         shift = shift + bias.reshape(shape)
     return x * scale + shift
+
+
+# --- h11-bn: the fused batch_norm_train primitive for the training path -----------------------
+def _fused_bn_ok(x: Tensor, weight: Tensor | None, bias: Tensor | None) -> bool:
+    """Whether the fused primitive takes this call: floating input, weight and bias of its dtype
+    (otherwise the composite below promotes dtypes as the Tensor ops do)."""
+    return (x.is_floating_point() and hasattr(x._b, "batch_norm_train")
+            and all(t is None or t.dtype is x.dtype for t in (weight, bias)))
+
+
+def _fused_batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                      weight: Tensor | None, bias: Tensor | None, n: int, momentum: float,
+                      eps: float) -> Tensor:
+    """Training-mode batch_norm through the fused primitive: y, and the running statistics updated
+    from the batch's mean and invstd as the composite does (unbiased variance). A zero-size batch
+    (n == 0) gives an empty y and leaves the running statistics alone, as PyTorch does."""
+    b = x._b
+    y, mean, invstd = b.batch_norm_train(x._impl, None if weight is None else weight._impl,
+                                         None if bias is None else bias._impl, float(eps))
+    if n > 0 and (running_mean is not None or running_var is not None):
+        from fastgrad.autograd.grad_mode import no_grad
+
+        with no_grad():
+            m = float(momentum)
+            if running_mean is not None:
+                running_mean.copy_(running_mean * (1 - m) + _wrap(mean, b) * m)
+            if running_var is not None:
+                iv = _wrap(invstd, b).double()
+                var = (1.0 / (iv * iv) - float(eps)).to(x.dtype)
+                running_var.copy_(running_var * (1 - m) + var * (n / (n - 1)) * m)
+    return _wrap(y, b)
 
 
 def layer_norm(input: Tensor, normalized_shape: Sequence[int] | int,

@@ -1,6 +1,7 @@
 """Normalization layers: BatchNorm1d/2d, InstanceNorm1d/2d, LayerNorm, GroupNorm (torch.nn's names,
 arguments, parameters, buffers and state_dict keys). Composites of Tensor ops (mean and variance
-over dims), so both backends differentiate them to any order; no fused kernel yet.
+over dims), so both backends differentiate them to any order; BatchNorm's training mode runs the
+fused batch_norm_train primitive (F.batch_norm), itself differentiable to any order.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from fastgrad.reference import (
     ops_inplace,
     ops_loss,
     ops_matmul,
+    ops_norm,
     ops_optim,
     ops_pool,
     ops_reduce,
@@ -26,6 +27,7 @@ _FAMILIES = {
     "elementwise": ops_elementwise, "index": ops_index, "inplace": ops_inplace, "loss": ops_loss,
     "matmul": ops_matmul, "optim": ops_optim, "reduce": ops_reduce, "shape": ops_shape,
     "rnn": ops_rnn, "attention": ops_attention, "conv": ops_conv, "pool": ops_pool,
+    "norm": ops_norm,
 }
 _RUNTIME_HOMES = (engine, tape)
 
