@@ -229,3 +229,17 @@ def test_save_load_arguments(backend: str, tmp_path) -> None:  # type: ignore[no
             fastgrad.load(path, map_location=bad)
     with pytest.raises(RuntimeError, match=CPU_ONLY):
         fastgrad.load(path, map_location=lambda s, loc: s.cuda())
+
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: fastgrad.nn.Conv2d(1, 2, 3, device=d), lambda d: fastgrad.nn.LSTM(3, 4, device=d),
+    lambda d: fastgrad.nn.Embedding(5, 3, device=d), lambda d: fastgrad.nn.BatchNorm2d(3, device=d),
+    lambda d: fastgrad.nn.MultiheadAttention(4, 2, device=d),
+    lambda d: fastgrad.nn.TransformerEncoderLayer(8, 2, 16, device=d),
+])
+def test_every_layer_takes_cpu_devices_and_refuses_others(make) -> None:  # type: ignore[no-untyped-def]
+    for d in ("cpu", "cpu:0", fastgrad.device("cpu"), None):
+        make(d)
+    with pytest.raises(RuntimeError, match="fastgrad runs on CPUs only: device 'cuda:1'"):
+        make("cuda:1")

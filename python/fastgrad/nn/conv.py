@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from fastgrad import _creation
+from fastgrad._device import check_device
 from fastgrad._dtype import as_dtype, float32
 from fastgrad.nn import _functional_conv as FC
 from fastgrad.nn import init
@@ -20,9 +21,9 @@ from fastgrad.tensor import Tensor
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _check_device(name: str, device: Any) -> None:
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"{name}: fastgrad runs on the CPU only, got device={device!r}")
+def _check_device(op: str, device: Any) -> None:
+    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
+    check_device(device, op)
 
 
 class _ConvNd(Module):

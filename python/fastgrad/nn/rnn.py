@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fastgrad import _creation
+from fastgrad._device import check_device
 from fastgrad._dtype import as_dtype, float32
 from fastgrad._ops import cat, stack
 from fastgrad.nn import functional as F
@@ -28,8 +29,8 @@ def _const(a: np.ndarray, like: Tensor) -> Tensor:
 
 
 def _check_device(op: str, device: Any) -> None:
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"{op}: only device 'cpu' is supported, got {device!r}")
+    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
+    check_device(device, op)
 
 
 # --- one step of each cell: x_gates (B, G*H) is x @ W_ih^T + b_ih, already computed -------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastgrad import _creation
+from fastgrad._device import check_device
 from fastgrad._dtype import as_dtype, float32
 from fastgrad.nn import _functional_seq as Fs
 from fastgrad.nn import init
@@ -17,8 +18,8 @@ from fastgrad.tensor import Tensor, _NoGrad
 
 
 def _check_device(op: str, device: Any) -> None:
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"{op}: only device 'cpu' is supported, got {device!r}")
+    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
+    check_device(device, op)
 
 
 class Embedding(Module):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from fastgrad import _creation
+from fastgrad._device import check_device
 from fastgrad._dtype import as_dtype, bool_, float32
 from fastgrad._ops import cat
 from fastgrad.nn import functional as F
@@ -29,8 +30,8 @@ def _const(a: np.ndarray, like: Tensor) -> Tensor:
 
 
 def _check_device(op: str, device: Any) -> None:
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"{op}: only device 'cpu' is supported, got {device!r}")
+    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
+    check_device(device, op)
 
 
 # --- layer norm (private; see the module docstring) ----------------------------------------------
