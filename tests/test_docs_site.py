@@ -6,12 +6,14 @@ and the browser tests without Chromium (Debian's `chromium`, installed by .ci/ru
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -143,11 +145,24 @@ def browser_site(site: pathlib.Path) -> Iterator[tuple[str, str]]:
         server.stdout.close()
 
 
+@contextlib.contextmanager
+def _profile() -> Iterator[str]:
+    """A fresh Chromium profile folder. Removed leniently: Chromium's helper processes may still
+    be writing into it for a moment after the browser has exited (seen in CI as 'Directory not
+    empty' from TemporaryDirectory)."""
+    path = tempfile.mkdtemp(prefix="fastgrad-chromium-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _dump_dom(exe: str, url: str) -> str:
-    with tempfile.TemporaryDirectory() as profile:
+    with _profile() as profile:
         r = subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                             "--virtual-time-budget=10000", "--dump-dom", url],
-                           check=False, capture_output=True, text=True, timeout=60)
+                           check=False, capture_output=True, text=True, timeout=60,
+                           start_new_session=True)
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stdout
 
@@ -179,6 +194,7 @@ class _Chromium:
                                       "--remote-debugging-pipe", "about:blank"],
                                      # fds() only dups descriptors (no locks, no imports)
                                      preexec_fn=fds, close_fds=False,  # noqa: PLW1509
+                                     start_new_session=True,  # close() ends all its processes
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(cmd_r)
         os.close(out_w)
@@ -218,7 +234,8 @@ class _Chromium:
             time.sleep(0.1)
 
     def close(self) -> None:
-        self.proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         os.close(self._cmd_w)
         os.close(self._out_r)
@@ -231,7 +248,7 @@ def test_search_finds_names_in_chromium(browser_site: tuple[str, str]) -> None:
     exe, base = browser_site
     results = ("Array.from(document.querySelectorAll('#mkdocs-search-results article a'))"
                ".map(a => a.getAttribute('href')).join(' ')")
-    with tempfile.TemporaryDirectory() as profile:
+    with _profile() as profile:
         chrome = _Chromium(exe, profile)
         try:
             found = {}
