@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import pathlib
+import select
 import shutil
 import signal
 import subprocess
@@ -211,8 +212,12 @@ class _Chromium:
         if session:
             msg["sessionId"] = session
         os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + 60  # a browser that stops answering fails, never hangs
         while True:
             while b"\0" not in self._buf:
+                ready, _, _ = select.select([self._out_r], [], [], max(deadline - time.monotonic(),
+                                                                        0))
+                assert ready, f"chromium did not answer {method} within 60 s"
                 chunk = os.read(self._out_r, 1 << 16)
                 assert chunk, "chromium closed the DevTools pipe"
                 self._buf += chunk
