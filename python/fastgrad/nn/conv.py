@@ -21,11 +21,6 @@ from fastgrad.tensor import Tensor
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _check_device(op: str, device: Any) -> None:
-    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
-    check_device(device, op)
-
-
 class _ConvNd(Module):
     _nd = 2
     _transposed = False
@@ -36,7 +31,7 @@ class _ConvNd(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
-        _check_device(name, device)
+        check_device(device, name)
         nd = self._nd
         if groups <= 0:
             raise ValueError(f"{name}: groups must be a positive integer, got {groups}")

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastgrad import _creation
+from fastgrad._device import check_device
 from fastgrad._dtype import as_dtype, float32, int64
 from fastgrad.autograd.grad_mode import no_grad
 from fastgrad.nn import _functional_conv as FC
 from fastgrad.nn import init
-from fastgrad.nn.conv import _check_device
 from fastgrad.nn.module import Module, Parameter
 from fastgrad.tensor import Tensor
 
@@ -26,7 +26,7 @@ class _NormBase(Module):
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        _check_device(type(self).__name__, device)
+        check_device(device, type(self).__name__)
         self.num_features = int(num_features)
         self.eps = eps
         self.momentum = momentum
@@ -162,7 +162,7 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        _check_device("LayerNorm", device)
+        check_device(device, "LayerNorm")
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
         self.normalized_shape = tuple(int(v) for v in normalized_shape)
@@ -199,7 +199,7 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        _check_device("GroupNorm", device)
+        check_device(device, "GroupNorm")
         if num_groups <= 0 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels {num_channels} must be divisible by "
                              f"num_groups {num_groups}")

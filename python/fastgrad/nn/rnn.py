@@ -28,11 +28,6 @@ def _const(a: np.ndarray, like: Tensor) -> Tensor:
     return _wrap(like._b.from_numpy(np.ascontiguousarray(a)), like._b)
 
 
-def _check_device(op: str, device: Any) -> None:
-    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
-    check_device(device, op)
-
-
 # --- one step of each cell: x_gates (B, G*H) is x @ W_ih^T + b_ih, already computed -------------
 def _rnn_step(xg: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None, relu: bool) -> Tensor:
     a = xg + F.linear(h, w_hh, b_hh)
@@ -81,7 +76,7 @@ class RNNBase(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
-        _check_device(name, device)
+        check_device(device, name)
         if not 0 <= dropout <= 1 or isinstance(dropout, bool):
             raise ValueError(f"{name}: dropout should be a number in range [0, 1] representing "
                              f"the probability of an element being zeroed, got {dropout}")
@@ -401,7 +396,7 @@ class RNNCellBase(Module):
     def __init__(self, input_size: int, hidden_size: int, bias: bool, num_chunks: int,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        _check_device(type(self).__name__, device)
+        check_device(device, type(self).__name__)
         self.input_size, self.hidden_size, self.bias = int(input_size), int(hidden_size), bias
         d = as_dtype(dtype or float32)
         g = num_chunks * hidden_size

@@ -17,11 +17,6 @@ from fastgrad.nn.module import Module, Parameter
 from fastgrad.tensor import Tensor, _NoGrad
 
 
-def _check_device(op: str, device: Any) -> None:
-    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
-    check_device(device, op)
-
-
 class Embedding(Module):
     """A table of ``num_embeddings`` rows of size ``embedding_dim``, indexed by int64 tensors.
 
@@ -35,7 +30,7 @@ class Embedding(Module):
                  _weight: Tensor | None = None, _freeze: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        _check_device("Embedding", device)
+        check_device(device, "Embedding")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
@@ -105,7 +100,7 @@ class EmbeddingBag(Module):
                  include_last_offset: bool = False, padding_idx: int | None = None,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        _check_device("EmbeddingBag", device)
+        check_device(device, "EmbeddingBag")
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"EmbeddingBag: mode has to be one of sum, mean or max, got {mode!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)

@@ -29,11 +29,6 @@ def _const(a: np.ndarray, like: Tensor) -> Tensor:
     return _wrap(like._b.from_numpy(np.ascontiguousarray(a)), like._b)
 
 
-def _check_device(op: str, device: Any) -> None:
-    """A layer's device= argument: None or the CPU, else the RuntimeError of fastgrad._device."""
-    check_device(device, op)
-
-
 # --- layer norm (private; see the module docstring) ----------------------------------------------
 # --- attention -----------------------------------------------------------------------------------
 def _additive(op: str, mask: Any, like: Tensor, name: str) -> Tensor:
@@ -69,7 +64,7 @@ class MultiheadAttention(Module):
                  vdim: int | None = None, batch_first: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        _check_device("MultiheadAttention", device)
+        check_device(device, "MultiheadAttention")
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be greater than "
                              f"0, got embed_dim={embed_dim} and num_heads={num_heads} instead")
