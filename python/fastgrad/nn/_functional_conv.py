@@ -53,8 +53,10 @@ def _check_float_pair(op: str, x: Tensor, w: Tensor) -> None:
 
 
 # --- convolution ------------------------------------------------------------------------------
-def _conv(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: _Size,
-          padding: _Size | str, dilation: _Size, groups: int) -> Tensor:
+def _conv_operands(op: str, nd: int, input: Tensor, weight: Tensor,
+                   layout: str) -> tuple[Tensor, Tensor]:
+    """Input and weight of a convolution (or its transpose) checked: floating, of one dtype, the
+    input (N, C, *spatial) or unbatched (C, *spatial), the weight (layout, *kernel_size)."""
     x = _t(input, op)
     w = _t(weight, op)
     _check_float_pair(op, x, w)
@@ -62,8 +64,14 @@ def _conv(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, 
         raise ValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
                          f"got shape {x.shape}")
     if w.ndim != nd + 2:
-        raise ValueError(f"{op}: expected a {nd + 2}-D weight (out_channels, in_channels/groups, "
-                         f"*kernel_size), got shape {w.shape}")
+        raise ValueError(f"{op}: expected a {nd + 2}-D weight ({layout}, *kernel_size), got shape "
+                         f"{w.shape}")
+    return x, w
+
+
+def _conv(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: _Size,
+          padding: _Size | str, dilation: _Size, groups: int) -> Tensor:
+    x, w = _conv_operands(op, nd, input, weight, "out_channels, in_channels/groups")
     groups = int(groups)
     if groups <= 0:
         raise ValueError(f"{op}: groups must be positive, got {groups}")
@@ -143,15 +151,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: _S
 def _conv_transpose(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None,
                     stride: _Size, padding: _Size, output_padding: _Size, groups: int,
                     dilation: _Size) -> Tensor:
-    x = _t(input, op)
-    w = _t(weight, op)
-    _check_float_pair(op, x, w)
-    if x.ndim not in (nd + 1, nd + 2):
-        raise ValueError(f"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
-                         f"got shape {x.shape}")
-    if w.ndim != nd + 2:
-        raise ValueError(f"{op}: expected a {nd + 2}-D weight (in_channels, out_channels/groups, "
-                         f"*kernel_size), got shape {w.shape}")
+    x, w = _conv_operands(op, nd, input, weight, "in_channels, out_channels/groups")
     groups = int(groups)
     if groups <= 0 or w.shape[0] % groups:
         raise ValueError(f"{op}: groups={groups} must be positive and divide the weight's "
