@@ -764,7 +764,7 @@ def _channel_dropout(op: str, input: Tensor, p: float, training: bool, spatial: 
     x = _t(input, op)
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p}")
-    legacy = op.lower() == "dropout2d" and x.ndim == 2
+    legacy = spatial == 2 and x.ndim == 2  # dropout2d of an (N, C) input
     if legacy:  # PyTorch warns and drops whole rows, as if (C, L) were an unbatched 3-D input
         warnings.warn(f"{op}: Received a 2-D input to dropout2d, which is deprecated and will "
                       "result in an error in a future release. To retain the behavior and "
