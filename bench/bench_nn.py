@@ -39,9 +39,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_steps(seed: int = 0) -> dict[str, Callable[[Any], Any]]:
     """The three step functions, each over its own copy of the same initial weights."""
-    import numpy as np
-
     import fastgrad as fg
+    import numpy as np
     from fastgrad import nn, optim
     from fastgrad.demo import NumpyMLP
     from fastgrad.nn import functional as F
@@ -100,9 +99,8 @@ def make_steps(seed: int = 0) -> dict[str, Callable[[Any], Any]]:
 
 
 def worker(threads: int, rounds: int, steps: int) -> dict[str, Any]:
-    import numpy as np
-
     import fastgrad as fg
+    import numpy as np
 
     fg.set_num_threads(threads)
     fns = make_steps()

@@ -416,7 +416,6 @@ __all__ += ["embedding", "embedding_bag", "gelu", "hardswish", "hardtanh", "mish
 # --- convolution, padding, pooling, normalization: nn/_functional_conv.py ---------------------
 from fastgrad.nn._functional_conv import *
 
-
 # --- h1-nnfast: fast paths of linear and cross_entropy (issue 19) ------------------------------
 # One backend call each for the common case; anything the primitive rejects (other ranks, dtypes
 # to promote, a 0-d bias, targets out of range or equal to ignore_index, an empty batch) takes
