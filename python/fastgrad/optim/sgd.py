@@ -73,6 +73,7 @@ class SGD(Optimizer):
         """
         loss = self._closure(closure)
         state = self.state
+        fused = type(self)._update is SGD._update  # a subclass's own _update is always called
         for g in self.param_groups:
             params = g["params"]
             if not params:
@@ -80,7 +81,7 @@ class SGD(Optimizer):
             b = params[0]._b
             impls = [p._impl for p in params if p._b is b]
             grads = [i.grad for i in impls]
-            if len(impls) == len(params) and None not in grads:
+            if fused and len(impls) == len(params) and None not in grads:
                 args = (float(g["lr"]), float(g["momentum"]), float(g["dampening"]),
                         bool(g["nesterov"]), float(g["weight_decay"]), bool(g["maximize"]))
                 if g["momentum"] == 0:
