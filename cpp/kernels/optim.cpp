@@ -69,11 +69,13 @@ inline void adam_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __restr
 #else
 #define FG_CLONES
 #endif
-#define FG_SGD_CHUNK(T)                                                                         \
-  FG_CLONES void sgd_chunk_cloned(int64_t lo, int64_t hi, const T* __restrict g,               \
-                                  T* __restrict p, T* __restrict b, T sign, T wd, T mom, T damp1, \
-                                  T neg_lr, bool use_wd, bool use_mom, bool nesterov, bool first) { \
-    sgd_chunk<T>(lo, hi, g, p, b, sign, wd, mom, damp1, neg_lr, use_wd, use_mom, nesterov, first); \
+#define FG_SGD_CHUNK(T)                                                                       \
+  FG_CLONES void sgd_chunk_cloned(int64_t lo, int64_t hi, const T* __restrict g,             \
+                                  T* __restrict p, T* __restrict b, T sign, T wd, T mom,     \
+                                  T damp1, T neg_lr, bool use_wd, bool use_mom, bool nesterov, \
+                                  bool first) {                                              \
+    sgd_chunk<T>(lo, hi, g, p, b, sign, wd, mom, damp1, neg_lr, use_wd, use_mom, nesterov,   \
+                 first);                                                                     \
   }
 FG_SGD_CHUNK(float)
 FG_SGD_CHUNK(double)
