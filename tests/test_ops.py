@@ -101,6 +101,9 @@ FG["cumsum"] = lambda x, dim: x.cumsum(dim)
 NP["cumsum"] = lambda x, dim: np.cumsum(x, axis=dim)
 NP.update({"erf": np.vectorize(math.erf, otypes=[float]),
            "softplus": lambda x: np.logaddexp(np.zeros((), x.dtype), x)})
+# h1-nnfast: F.linear (the linear primitive, with folded batch dims and a vector input)
+FG["linear"] = lambda x, w, b: fastgrad.nn.functional.linear(x, w, b)
+NP["linear"] = lambda x, w, b: x @ w.T + b
 for _p in PRIMITIVES:
     if _p.kind == "unary" and _p.name not in FG:
         if _p.method:

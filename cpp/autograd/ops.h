@@ -72,10 +72,17 @@ Tensor put_add(const Tensor& src, const Tensor& pos, const Shape& shape);
 Tensor cross_entropy_rows(const Tensor& x, const Tensor& t);
 Tensor cross_entropy_rows_backward(const Tensor& g, const Tensor& x, const Tensor& lse,
                                    const Tensor& t);
+// h1-nnfast: cross_entropy_rows reduced as F.cross_entropy's reduction ("mean": sum / M, "sum",
+// "none") in one call: the same nodes as the Python composite (CrossEntropyBackward, SumBackward,
+// DivBackward); out-of-range targets raise IndexError as cross_entropy_rows does.
+Tensor cross_entropy_reduced(const Tensor& x, const Tensor& t, const std::string& reduction);
 
 // ops_matmul.cpp ---------------------------------------------------------------------------------
 // matmul(a, b) (from the table): a (..., M, K) @ b (..., K, N) -> (..., M, N), batch dims
 // broadcast; both at least 2-D.
+// h1-nnfast: linear(x (M, K), w (N, K), b (N,) or null) -> (M, N) = x @ w^T + b, one node
+// (LinearBackward) instead of permute, matmul and add; the Python layer folds other ranks.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ops_conv.cpp -----------------------------------------------------------------------------------
 // conv2d: x (N, C, H, W) * w (O, C/groups, KH, KW) -> (N, O, OH, OW), symmetric zero padding;

@@ -164,4 +164,19 @@ static GradList xent_backward_rule(FnNode& n, const Grads& gout) {
   return {dg, dx, nullptr, nullptr};
 }
 
+
+// --- h1-nnfast: the reduction in the same call (issue 19) ---------------------------------------
+// x (M, C), t (M,) -> () for "mean" (sum / M, M > 0) and "sum", (M,) for "none".
+Tensor cross_entropy_reduced(const Tensor& x, const Tensor& t, const std::string& reduction) {
+  const bool mean = reduction == "mean", total = reduction == "sum";
+  FG_CHECK(mean || total || reduction == "none",
+           "cross_entropy: reduction must be 'mean', 'sum' or 'none', got '", reduction, "'");
+  Tensor rows = cross_entropy_rows(x, t);
+  if (!mean && !total) return rows;
+  const int64_t M = x->shape()[0];
+  FG_CHECK(!mean || M > 0, "cross_entropy: the mean over an empty batch of logits ", x->shape());
+  Tensor s = sum(rows, {}, false);
+  return mean ? div(s, scalar_tensor(static_cast<double>(M), x->dtype())) : s;
+}
+
 }  // namespace fastgrad

@@ -169,4 +169,66 @@ static GradList matmul_rule(FnNode& n, const Grads& g) {
   return {da, db};
 }
 
+
+// --- h1-nnfast: linear, x @ w^T + b as one node (issue 19) --------------------------------------
+namespace {
+
+// out (M, N) = bias broadcast over the rows (b read with stride bs), or zeros' place: nothing.
+template <class T>
+void linear_forward(int64_t M, int64_t N, int64_t K, const Tensor& x, const Tensor& w,
+                    const Tensor& b, const Tensor& out) {
+  T* pc = out->data<T>();
+  T beta = T(0);
+  if (b) {
+    const T* pb = b->data<T>();
+    const int64_t bs = b->strides()[0];
+    for (int64_t j = 0; j < N; ++j) pc[j] = pb[j * bs];
+    for (int64_t i = 1; i < M; ++i) std::copy(pc, pc + N, pc + i * N);
+    beta = T(1);
+  }
+  // B = w^T (K, N): its row stride is w's column stride and vice versa (read in place).
+  gemm(M, N, K, x->data<T>(), x->strides()[0], x->strides()[1], w->data<T>(), w->strides()[1],
+       w->strides()[0], beta, pc, N, 1);
+}
+
+}  // namespace
+
+static GradList linear_rule(FnNode& n, const Grads& g);
+// x (M, K), w (N, K), b (N,) or null -> (M, N) = x @ w^T + b: one GEMM whose C starts as the bias.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  FG_TYPE_CHECK(x->dtype() == w->dtype() && (!b || b->dtype() == x->dtype()),
+                "linear: dtypes of input ", dtype_name(x->dtype()), " and weight ",
+                dtype_name(w->dtype()), " differ (or the bias's)");
+  FG_TYPE_CHECK(is_floating(x->dtype()), "linear: expected floating-point tensors, got ",
+                dtype_name(x->dtype()));
+  FG_CHECK(x->dim() == 2 && w->dim() == 2 && x->shape()[1] == w->shape()[1], "linear: input ",
+           x->shape(), " does not match weight ", w->shape(), " (expected (M, K) and (N, K))");
+  const int64_t M = x->shape()[0], K = x->shape()[1], N = w->shape()[0];
+  FG_CHECK(!b || (b->dim() == 1 && b->shape()[0] == N), "linear: bias of shape ",
+           b ? b->shape() : Shape{}, " does not match weight of shape ", w->shape());
+  Tensor out = empty({M, N}, x->dtype());
+  const Tensor gx = gemm_operand(x), gw = gemm_operand(w);
+  FG_DISPATCH_FLOAT(x->dtype(), "linear", T, linear_forward<T>(M, N, K, gx, gw, b, out));
+  if (auto n = b ? make_fn_node("LinearBackward", linear_rule, {x, w, b}, {out})
+                 : make_fn_node("LinearBackward", linear_rule, {x, w}, {out})) {
+    n->save(n->needs_input_grad(1) ? x : nullptr);
+    n->save(n->needs_input_grad(0) ? w : nullptr);
+    n->ints() = {b ? 1 : 0};
+  }
+  return out;
+}
+
+// Inputs (x, w[, b]); saved x (only if w needs a gradient), w (only if x needs one); ints() =
+// {has bias}; g (M, N). dx = g @ w (M, K); dw = g^T @ x (N, K), contiguous like w; db = g summed
+// over the rows (N,). Written with matmul and sum, so create_graph differentiates it again.
+static GradList linear_rule(FnNode& n, const Grads& g) {
+  Tensor dx, dw;
+  if (n.needs_input_grad(0)) dx = matmul(g[0], n.saved(1));
+  if (n.needs_input_grad(1)) dw = matmul(transpose_last(g[0]), n.saved(0));
+  if (n.ints()[0] == 0) return {dx, dw};
+  Tensor db;
+  if (n.needs_input_grad(2)) db = sum(g[0], {0}, false);
+  return {dx, dw, db};
+}
+
 }  // namespace fastgrad

@@ -38,4 +38,7 @@ void bind_pool(pybind11::module_& m);
 // bind_norm.cpp: batch_norm_train (fused batch normalization, training mode).
 void bind_norm(pybind11::module_& m);
 
+// h1-nnfast: bind_matmul.cpp: linear (x @ w^T + b as one node).
+void bind_matmul(pybind11::module_& m);
+
 }  // namespace fastgrad::bindings

@@ -95,5 +95,6 @@ PYBIND11_MODULE(_core, m) {
   bindings::bind_conv(m);
   bindings::bind_pool(m);
   bindings::bind_norm(m);
+  bindings::bind_matmul(m);  // h1-nnfast
   bind_runtime(m);
 }

@@ -62,6 +62,25 @@ inline void adam_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __restr
   }
 }
 
+// h1-nnfast: the SGD loop compiled three times (x86-64-v4, v3 = AVX2+FMA, baseline), the clone
+// picked at load time as in vmath.cpp: the baseline build alone ran it 4 floats wide, without FMA.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FG_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FG_CLONES
+#endif
+#define FG_SGD_CHUNK(T)                                                                       \
+  FG_CLONES void sgd_chunk_cloned(int64_t lo, int64_t hi, const T* __restrict g,             \
+                                  T* __restrict p, T* __restrict b, T sign, T wd, T mom,     \
+                                  T damp1, T neg_lr, bool use_wd, bool use_mom, bool nesterov, \
+                                  bool first) {                                              \
+    sgd_chunk<T>(lo, hi, g, p, b, sign, wd, mom, damp1, neg_lr, use_wd, use_mom, nesterov,   \
+                 first);                                                                     \
+  }
+FG_SGD_CHUNK(float)
+FG_SGD_CHUNK(double)
+#undef FG_SGD_CHUNK
+
 }  // namespace
 
 // p, g, buf (n,) for each parameter.
@@ -74,8 +93,8 @@ void sgd_update(int64_t K, const int64_t* n, const T* const* g, const SgdScalars
   const bool nesterov = s.nesterov, first = s.first;
   const T sign = s.maximize ? T(-1) : T(1);
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
-    sgd_chunk<T>(lo, hi, g[k], p[k], use_mom ? buf[k] : nullptr, sign, wd, mom, damp1, neg_lr,
-                 use_wd, use_mom, nesterov, first);
+    sgd_chunk_cloned(lo, hi, g[k], p[k], use_mom ? buf[k] : nullptr, sign, wd, mom, damp1,
+                     neg_lr, use_wd, use_mom, nesterov, first);
   });
 }
 

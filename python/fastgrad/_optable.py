@@ -104,6 +104,10 @@ PRIMITIVES: tuple[Primitive, ...] = (
     *_custom("rmsprop_step_ adagrad_step_ adadelta_step_ adamax_step_ nadam_step_ radam_step_",
              "optim", differentiable=False),
     *_custom("foreach_norm foreach_mul_", "optim", differentiable=False),  # clip_grad_norm_
+    # h1-nnfast: the nn fast paths (issue 19): x @ w^T + b as one node (F.linear), and
+    # cross_entropy_rows with its reduction in one call (F.cross_entropy)
+    *_custom("linear", "matmul"),
+    *_custom("cross_entropy_reduced", "loss"),
 )
 
 # The rest of the backend contract: graph and runtime functions, not ops.
@@ -175,4 +179,5 @@ OP_TABLE: tuple[OpSpec, ...] = (
     OpSpec("matmul", (((3, 4), (4, 5)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (3, 4, 2)),
                       ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,)))),
     OpSpec("to_float32", U),
+    OpSpec("linear", (((3, 4), (5, 4), (5,)), ((2, 3, 4), (5, 4), (5,)), ((4,), (5, 4), (5,)))),
 )

@@ -119,6 +119,9 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     -> (*, out_features). Example: ``F.linear(x, w, b)``.
     """
     x = _t(input, "linear")
+    y = _linear_fast(x, weight, bias)  # h1-nnfast: one LinearBackward node
+    if y is not None:
+        return y
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
                          f"{weight.shape}")
@@ -199,6 +202,11 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
     Example: ``F.cross_entropy(logits, fastgrad.tensor([3, 0]))``.
     """
     op = "cross_entropy"
+    if (weight is None and ignore_index < 0 and label_smoothing == 0.0 and type(target) is Tensor
+            and isinstance(input, Tensor)):  # h1-nnfast: class targets in [0, C), one call
+        y = _cross_entropy_fast(input, target, reduction)
+        if y is not None:
+            return y
     x = _t(input, op)
     _check_reduction(op, reduction)
     if not x.dtype.is_floating_point:
@@ -407,3 +415,47 @@ __all__ += ["embedding", "embedding_bag", "gelu", "hardswish", "hardtanh", "mish
 
 # --- convolution, padding, pooling, normalization: nn/_functional_conv.py ---------------------
 from fastgrad.nn._functional_conv import *
+
+# --- h1-nnfast: fast paths of linear and cross_entropy (issue 19) ------------------------------
+# One backend call each for the common case; anything the primitive rejects (other ranks, dtypes
+# to promote, a 0-d bias, targets out of range or equal to ignore_index, an empty batch) takes
+# the general code above, which raises the same errors as before.
+_INT64 = int64.code
+
+
+def _linear_fast(x: Tensor, weight: Any, bias: Any) -> Tensor | None:
+    """x (M, K) or (*, K) @ weight (N, K)^T + bias (N,) as one backend ``linear`` call, or None."""
+    b = x._b
+    if not isinstance(weight, Tensor) or weight._b is not b:
+        return None
+    if bias is None:
+        bi = None
+    elif isinstance(bias, Tensor) and bias._b is b:
+        bi = bias._impl
+    else:
+        return None
+    xi = x._impl
+    nd = xi.ndim
+    try:
+        if nd == 2:
+            return _wrap(b.linear(xi, weight._impl, bi), b)
+        if nd == 0:
+            return None
+        shape = xi.shape
+        x2 = b.reshape(xi, [-1, shape[-1]] if nd > 1 else [1, shape[0]])
+        y = b.linear(x2, weight._impl, bi)
+    except (ValueError, TypeError):
+        return None
+    return _wrap(b.reshape(y, list(shape[:-1]) + [weight._impl.shape[0]]), b)
+
+
+def _cross_entropy_fast(x: Tensor, target: Tensor, reduction: str) -> Tensor | None:
+    """Logits (M, C) and int64 class targets (M,) all in [0, C): one backend call, or None."""
+    b = x._b
+    xi, ti = x._impl, target._impl
+    if target._b is not b or xi.ndim != 2 or ti.dtype != _INT64 or reduction not in _REDUCTIONS:
+        return None
+    try:
+        return _wrap(b.cross_entropy_reduced(xi, ti, reduction), b)
+    except (IndexError, ValueError, TypeError):
+        return None

@@ -50,6 +50,9 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
+        ps = self.__dict__["_parameters"]  # h1-nnfast: not through Module.__getattr__
+        if "weight" in ps and "bias" in ps:
+            return F.linear(input, ps["weight"], ps["bias"])
         return F.linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:

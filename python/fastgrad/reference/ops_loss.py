@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fastgrad.reference.ops_elementwise import mul, sub
+from fastgrad.reference.ops_elementwise import div, mul, scalar, sub
 from fastgrad.reference.ops_index import take
 from fastgrad.reference.ops_reduce import softmax, sum
 from fastgrad.reference.ops_shape import reshape
@@ -95,3 +95,19 @@ def _backward_rule(n: FnNode, gout: Grads) -> list:
         u = mul(gout[0], reshape(g, (m, 1)))
         dx = mul(p, sub(u, sum(mul(u, p), [1], True)))
     return [dg, dx, None, None]
+
+
+# --- h1-nnfast: the reduction in the same call (issue 19), as in ops_loss.cpp ------------------
+def cross_entropy_reduced(x: RTensor, t: RTensor, reduction: str) -> RTensor:
+    """x (M, C), t (M,) -> () for "mean" (sum / M, M > 0) and "sum", (M,) for "none"."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got "
+                         f"'{reduction}'")
+    rows = cross_entropy_rows(x, t)
+    if reduction == "none":
+        return rows
+    m = x.shape[0]
+    if reduction == "mean" and m == 0:
+        raise ValueError(f"cross_entropy: the mean over an empty batch of logits {x.shape}")
+    s = sum(rows, [], False)
+    return div(s, scalar(float(m), x.dtype)) if reduction == "mean" else s

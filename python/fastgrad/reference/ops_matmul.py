@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fastgrad.reference.ops_reduce import sum as _sum
 from fastgrad.reference.ops_shape import permute
 from fastgrad.reference.tape import (
     FnNode,
@@ -55,3 +56,40 @@ def _matmul_rule(n: FnNode, g: Grads) -> list:
     da = matmul(g[0], _swap_last(b)) if n.needs_input_grad(0) else None
     db = matmul(_swap_last(a), g[0]) if n.needs_input_grad(1) else None
     return [da, db]
+
+
+# --- h1-nnfast: linear, x @ w^T + b as one node (issue 19), as in ops_matmul.cpp --------------
+def linear(x: RTensor, w: RTensor, b: RTensor | None) -> RTensor:
+    """x (M, K), w (N, K), b (N,) or None -> (M, N) = x @ w^T + b, one LinearBackward node."""
+    if x.dtype != w.dtype or (b is not None and b.dtype != x.dtype):
+        raise TypeError(f"linear: dtypes of input {x.data.dtype} and weight {w.data.dtype} differ "
+                        "(or the bias's)")
+    if not np.issubdtype(x.data.dtype, np.floating):
+        raise TypeError(f"linear: expected floating-point tensors, got {x.data.dtype}")
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"linear: input {x.shape} does not match weight {w.shape} (expected "
+                         "(M, K) and (N, K))")
+    if b is not None and b.shape != (w.shape[0],):
+        raise ValueError(f"linear: bias of shape {b.shape} does not match weight of shape "
+                         f"{w.shape}")
+    with np.errstate(all="ignore"):
+        y = x.data @ w.data.T
+        if b is not None:
+            y = y + b.data
+    out = wrap(np.ascontiguousarray(y, dtype=x.data.dtype), x.dtype)
+    inputs = [x, w] if b is None else [x, w, b]
+    n = make_node("LinearBackward", _linear_rule, inputs, [out], (b is not None,))
+    if n is not None:
+        n.save(x)
+        n.save(w)
+    return out
+
+
+def _linear_rule(n: FnNode, g: Grads) -> list:
+    # dx = G · W (M, K); dW = Gᵀ · X (N, K); db = G summed over the rows (N,).
+    x, w = n.saved(0), n.saved(1)
+    dx = matmul(g[0], w) if n.needs_input_grad(0) else None
+    dw = matmul(_swap_last(g[0]), x) if n.needs_input_grad(1) else None
+    if not n.args[0]:
+        return [dx, dw]
+    return [dx, dw, _sum(g[0], [0], False) if n.needs_input_grad(2) else None]
