@@ -69,13 +69,11 @@ inline void adam_chunk(int64_t lo, int64_t hi, const T* __restrict g, T* __restr
 #else
 #define FG_CLONES
 #endif
-#define FG_SGD_CHUNK(T)                                                                       \
-  FG_CLONES void sgd_chunk_cloned(int64_t lo, int64_t hi, const T* __restrict g,             \
-                                  T* __restrict p, T* __restrict b, T sign, T wd, T mom,     \
-                                  T damp1, T neg_lr, bool use_wd, bool use_mom, bool nesterov, \
-                                  bool first) {                                              \
-    sgd_chunk<T>(lo, hi, g, p, b, sign, wd, mom, damp1, neg_lr, use_wd, use_mom, nesterov,   \
-                 first);                                                                     \
+#define FG_SGD_CHUNK(T)                                                                            \
+  FG_CLONES void sgd_chunk_cloned(int64_t lo, int64_t hi, const T* __restrict g, T* __restrict p,  \
+                                  T* __restrict b, T sign, T wd, T mom, T damp1, T neg_lr,         \
+                                  bool use_wd, bool use_mom, bool nesterov, bool first) {          \
+    sgd_chunk<T>(lo, hi, g, p, b, sign, wd, mom, damp1, neg_lr, use_wd, use_mom, nesterov, first); \
   }
 FG_SGD_CHUNK(float)
 FG_SGD_CHUNK(double)
@@ -93,8 +91,8 @@ void sgd_update(int64_t K, const int64_t* n, const T* const* g, const SgdScalars
   const bool nesterov = s.nesterov, first = s.first;
   const T sign = s.maximize ? T(-1) : T(1);
   for_each_chunk(K, n, [&](int64_t k, int64_t lo, int64_t hi) {
-    sgd_chunk_cloned(lo, hi, g[k], p[k], use_mom ? buf[k] : nullptr, sign, wd, mom, damp1,
-                     neg_lr, use_wd, use_mom, nesterov, first);
+    sgd_chunk_cloned(lo, hi, g[k], p[k], use_mom ? buf[k] : nullptr, sign, wd, mom, damp1, neg_lr,
+                     use_wd, use_mom, nesterov, first);
   });
 }
 
