@@ -164,7 +164,6 @@ static GradList xent_backward_rule(FnNode& n, const Grads& gout) {
   return {dg, dx, nullptr, nullptr};
 }
 
-
 // --- h1-nnfast: the reduction in the same call (issue 19) ---------------------------------------
 // x (M, C), t (M,) -> () for "mean" (sum / M, M > 0) and "sum", (M,) for "none".
 Tensor cross_entropy_reduced(const Tensor& x, const Tensor& t, const std::string& reduction) {

@@ -169,7 +169,6 @@ static GradList matmul_rule(FnNode& n, const Grads& g) {
   return {da, db};
 }
 
-
 // --- h1-nnfast: linear, x @ w^T + b as one node (issue 19) --------------------------------------
 namespace {
 

@@ -151,9 +151,9 @@ void bind_loss(py::module_& m) {
   m.def("cross_entropy_rows_backward", &fastgrad::cross_entropy_rows_backward, release());
   m.def("cross_entropy_reduced",  // h1-nnfast
         [](const Tensor& x, const Tensor& t, const std::string& reduction) {
-          ReleaseIfLarge nogil(x->numel());
-          return fastgrad::cross_entropy_reduced(x, t, reduction);
-        });
+    ReleaseIfLarge nogil(x->numel());
+    return fastgrad::cross_entropy_reduced(x, t, reduction);
+  });
 }
 
 void bind_inplace(py::module_& m) {
