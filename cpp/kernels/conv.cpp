@@ -193,30 +193,92 @@ void for_planes(int64_t planes, int64_t work, F body) {
   for (int64_t p = 0; p < planes; ++p) body(p);
 }
 
+// 3x3 taps, unit horizontal stride and dilation (any vertical ones): each output sums its taps
+// in registers, in (i, j) order skipping taps outside the input, so the same value as the
+// tap-by-tap loops below (Note [Depthwise order]); the row's interior columns vectorise.
+inline bool depthwise_3x3_fast(const ConvGeom& g) {
+  return g.KH == 3 && g.KW == 3 && g.sw == 1 && g.dw == 1;
+}
+
+// y[ox] (output row oy of one plane) = the sum of its in-range taps in (i, j) order.
+template <class T>
+void depthwise_row_3x3(const ConvGeom& g, const T* __restrict xp, const T* __restrict wc,
+                       int64_t oy, T* __restrict yr) {
+  const int64_t iy0 = oy * g.sh - g.ph;
+  const auto tap_sum = [&](int64_t ox) {
+    T acc = T(0);
+    for (int64_t i = 0; i < 3; ++i) {
+      const int64_t iy = iy0 + i * g.dh;
+      if (iy < 0 || iy >= g.H) continue;
+      for (int64_t j = 0; j < 3; ++j) {
+        const int64_t ix = ox - g.pw + j;
+        if (ix >= 0 && ix < g.W) acc += wc[i * 3 + j] * xp[iy * g.W + ix];
+      }
+    }
+    return acc;
+  };
+  int64_t lo = 0, hi = 0;  // columns whose three taps are inside the row
+  if (iy0 >= 0 && iy0 + 2 * g.dh < g.H) {
+    lo = std::clamp<int64_t>(g.pw, 0, g.OW);
+    hi = std::clamp<int64_t>(g.W - 2 + g.pw, lo, g.OW);
+  }
+  for (int64_t ox = 0; ox < lo; ++ox) yr[ox] = tap_sum(ox);
+  if (lo < hi) {
+    // a[t] = row iy0 at column t + lo - pw: the first tap of column lo + t (never before x)
+    const T* __restrict a = xp + iy0 * g.W + (lo - g.pw);
+    const T* __restrict b = a + g.dh * g.W;
+    const T* __restrict c = b + g.dh * g.W;
+    yr += lo;
+    const T w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
+            w7 = wc[7], w8 = wc[8];
+    for (int64_t ox = 0; ox < hi - lo; ++ox) {
+      T acc = T(0);
+      acc += w0 * a[ox];
+      acc += w1 * a[ox + 1];
+      acc += w2 * a[ox + 2];
+      acc += w3 * b[ox];
+      acc += w4 * b[ox + 1];
+      acc += w5 * b[ox + 2];
+      acc += w6 * c[ox];
+      acc += w7 * c[ox + 1];
+      acc += w8 * c[ox + 2];
+      yr[ox] = acc;
+    }
+    yr -= lo;
+  }
+  for (int64_t ox = std::max(lo, hi); ox < g.OW; ++ox) yr[ox] = tap_sum(ox);
+}
+
 template <class T>
 void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, bool relu,
                        T* y) {
   const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  const bool fast = depthwise_3x3_fast(g);
   for_planes(g.N * g.C, g.N * g.C * P * KK, [&](int64_t q) {
     const int64_t c = q % g.C;
     const T* xp = x + q * HW;
     T* yp = y + q * P;
-    std::fill(yp, yp + P, T(0));
-    for (int64_t i = 0; i < g.KH; ++i) {
-      for (int64_t j = 0; j < g.KW; ++j) {
-        const T wv = w[c * KK + i * g.KW + j];
-        const int64_t off = j * g.dw - g.pw;
-        int64_t lo, hi;
-        tap_range(off, g.sw, g.W, g.OW, lo, hi);
-        for (int64_t oy = 0; oy < g.OH; ++oy) {
-          const int64_t iy = oy * g.sh - g.ph + i * g.dh;
-          if (iy < 0 || iy >= g.H) continue;
-          const T* __restrict xr = xp + iy * g.W + off;
-          T* __restrict yr = yp + oy * g.OW;
-          if (g.sw == 1) {
-            for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox];
-          } else {
-            for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * g.sw];
+    if (fast) {
+      for (int64_t oy = 0; oy < g.OH; ++oy)
+        depthwise_row_3x3(g, xp, w + c * 9, oy, yp + oy * g.OW);
+    } else {
+      std::fill(yp, yp + P, T(0));
+      for (int64_t i = 0; i < g.KH; ++i) {
+        for (int64_t j = 0; j < g.KW; ++j) {
+          const T wv = w[c * KK + i * g.KW + j];
+          const int64_t off = j * g.dw - g.pw;
+          int64_t lo, hi;
+          tap_range(off, g.sw, g.W, g.OW, lo, hi);
+          for (int64_t oy = 0; oy < g.OH; ++oy) {
+            const int64_t iy = oy * g.sh - g.ph + i * g.dh;
+            if (iy < 0 || iy >= g.H) continue;
+            const T* __restrict xr = xp + iy * g.W + off;
+            T* __restrict yr = yp + oy * g.OW;
+            if (g.sw == 1) {
+              for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox];
+            } else {
+              for (int64_t ox = lo; ox < hi; ++ox) yr[ox] += wv * xr[ox * g.sw];
+            }
           }
         }
       }
@@ -232,13 +294,68 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias,
   });
 }
 
+// dx row iy of one plane for 3x3 taps, unit strides and horizontal dilation: each input position
+// gathers its in-range taps in (i, j) order, the order of the tap-by-tap loops below.
+template <class T>
+void depthwise_grad_row_3x3(const ConvGeom& g, const T* __restrict gp, const T* __restrict wc,
+                            int64_t iy, T* __restrict dr) {
+  const int64_t oy0 = iy + g.ph;  // output row of tap i: oy0 - i * dh
+  const auto tap_sum = [&](int64_t ix) {
+    T acc = T(0);
+    for (int64_t i = 0; i < 3; ++i) {
+      const int64_t oy = oy0 - i * g.dh;
+      if (oy < 0 || oy >= g.OH) continue;
+      for (int64_t j = 0; j < 3; ++j) {
+        const int64_t ox = ix + g.pw - j;
+        if (ox >= 0 && ox < g.OW) acc += wc[i * 3 + j] * gp[oy * g.OW + ox];
+      }
+    }
+    return acc;
+  };
+  int64_t lo = 0, hi = 0;  // columns all of whose taps fall inside the output row
+  if (oy0 - 2 * g.dh >= 0 && oy0 < g.OH) {
+    lo = std::clamp<int64_t>(2 - g.pw, 0, g.W);
+    hi = std::clamp<int64_t>(g.OW - g.pw, lo, g.W);
+  }
+  for (int64_t ix = 0; ix < lo; ++ix) dr[ix] = tap_sum(ix);
+  if (lo < hi) {
+    // a[t] = output row of tap i = 0 at column lo + t + pw (tap j reads a[t - j])
+    const T* __restrict a = gp + oy0 * g.OW + (lo + g.pw);
+    const T* __restrict b = a - g.dh * g.OW;
+    const T* __restrict c = b - g.dh * g.OW;
+    const T w0 = wc[0], w1 = wc[1], w2 = wc[2], w3 = wc[3], w4 = wc[4], w5 = wc[5], w6 = wc[6],
+            w7 = wc[7], w8 = wc[8];
+    T* __restrict d = dr + lo;
+    for (int64_t t = 0; t < hi - lo; ++t) {
+      T acc = T(0);
+      acc += w0 * a[t];
+      acc += w1 * a[t - 1];
+      acc += w2 * a[t - 2];
+      acc += w3 * b[t];
+      acc += w4 * b[t - 1];
+      acc += w5 * b[t - 2];
+      acc += w6 * c[t];
+      acc += w7 * c[t - 1];
+      acc += w8 * c[t - 2];
+      d[t] = acc;
+    }
+  }
+  for (int64_t ix = std::max(lo, hi); ix < g.W; ++ix) dr[ix] = tap_sum(ix);
+}
+
 template <class T>
 void depthwise_input_grad(const ConvGeom& g, const T* gy, const T* w, T* dx) {
   const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
+  const bool fast = depthwise_3x3_fast(g) && g.sh == 1;
   for_planes(g.N * g.C, g.N * g.C * P * KK, [&](int64_t q) {
     const int64_t c = q % g.C;
     const T* gp = gy + q * P;
     T* dp = dx + q * HW;
+    if (fast) {
+      for (int64_t iy = 0; iy < g.H; ++iy)
+        depthwise_grad_row_3x3(g, gp, w + c * 9, iy, dp + iy * g.W);
+      return;
+    }
     std::fill(dp, dp + HW, T(0));
     for (int64_t i = 0; i < g.KH; ++i) {
       for (int64_t j = 0; j < g.KW; ++j) {
