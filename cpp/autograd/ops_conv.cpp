@@ -266,7 +266,9 @@ Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& b,
                             {x, w, b}, {out})) {
     n->save(x);
     n->save(w);
-    n->save(out, true);
+    // the output only for the ReLU mask: conv + bias alone keeps no output alive (a following
+    // relu saves its own bits, and the output can be freed as with the unfused ops)
+    if (relu) n->save(out, true);
     save_params(*n, p, xs[2], xs[3], relu ? 1 : 0, 0);
   }
   return out;
