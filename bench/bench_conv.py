@@ -9,7 +9,8 @@ forward+backward on (32, 64, 56, 56). One thread first, then two: samples altern
 libraries, min and median reported with the ratio fastgrad / PyTorch (time; < 1 is faster).
 Then the peak resident memory of a process training the MNIST CNN for a few steps, per library.
 
-    python bench/bench_conv.py [--quick] [--only mnist block conv3x3 depthwise batchnorm memory]
+    python bench/bench_conv.py [--quick] [--only mnist block conv3x3 depthwise kernels fused batchnorm
+                                           memory]
 """
 
 from __future__ import annotations
@@ -198,6 +199,72 @@ def gemm_fn(fg: Any) -> Callable[[], Any]:
     return lambda: a @ b
 
 
+def kernel_fns(fg: Any, xs: tuple, ws: tuple, pad: int) -> tuple[dict[str, Callable[[], Any]],
+                                                                 float]:
+    """The three convolution primitives alone (no graph) at one shape, and their flop count."""
+    core = fg.tensor([0.0])._b
+    rng = np.random.default_rng(0)
+    x = fg.tensor(rng.standard_normal(xs).astype(np.float32))
+    w = fg.tensor((rng.standard_normal(ws) * 0.1).astype(np.float32))
+    s, p, d = [1, 1], [pad, pad], [1, 1]
+    with fg.no_grad():
+        y = fg.nn.functional.conv2d(x, w, padding=pad)
+    flops = 2.0 * xs[0] * ws[0] * ws[1] * ws[2] * ws[3] * y.shape[2] * y.shape[3]
+    xi, wi, yi = x._impl, w._impl, y._impl
+    return {"fwd": lambda: core.conv2d(xi, wi, s, p, d, 1),
+            "wgrad": lambda: core.conv2d_weight(xi, yi, list(ws), s, p, d, 1),
+            "igrad": lambda: core.conv_transpose2d(yi, wi, s, p, d, 1, list(xs[2:]))}, flops
+
+
+def kernel_rows(fg: Any, samples: int) -> None:
+    """GFLOP/s of each convolution kernel alone: forward, weight gradient and input gradient of
+    the MNIST CNN's conv2 and of the basic block's conv."""
+    shapes = {"MNIST conv2 32->64 26x26 b64": ((64, 32, 26, 26), (64, 32, 3, 3), 0),
+              "block conv 64->64 32x32 b32": ((32, 64, 32, 32), (64, 64, 3, 3), 1)}
+    for name, (xs, ws, pad) in shapes.items():
+        fns, flops = kernel_fns(fg, xs, ws, pad)
+        with fg.no_grad():
+            res = timed(fns, samples)
+        print(f"    {name}: " + ", ".join(
+            f"{k} {1e3 * v[1]:.2f} ms {flops / v[1] / 1e9:.1f} GFLOP/s" for k, v in res.items()))
+
+
+def fused_fns(fg: Any, torch: Any, grad: bool) -> dict[str, Callable[[], Any]]:
+    """conv 32->64 3x3 + bias + ReLU at the MNIST CNN's conv2 size (batch 64, 26x26): fused
+    (nn.intrinsic.ConvReLU2d: bias and ReLU in the GEMM's store), bias fused + a ReLU pass
+    (F.relu(conv(x)): nn.Conv2d's path), fully unfused (conv, a bias pass, a ReLU pass: the path
+    before the epilogue), and PyTorch's F.relu(conv(x)); forward, or forward + backward."""
+    fnn, F = fg.nn, fg.nn.functional
+    conv = fnn.Conv2d(32, 64, 3)
+    fused = fnn.intrinsic.ConvReLU2d(conv, fnn.ReLU())
+    tconv = torch.nn.Conv2d(32, 64, 3)
+    tconv.load_state_dict({k: torch.tensor(np.array(v.detach().numpy())) for k, v in
+                           conv.state_dict().items()})
+    xa = np.random.default_rng(0).standard_normal((64, 32, 26, 26)).astype(np.float32)
+    x, tx = fg.tensor(xa, requires_grad=grad), torch.tensor(xa, requires_grad=grad)
+    np.testing.assert_allclose(fused(x).detach().numpy(),
+                               torch.relu(tconv(tx)).detach().numpy(), rtol=1e-3, atol=1e-3)
+
+    def run(f: Callable[[], Any], lib: Any) -> Callable[[], Any]:
+        if grad:
+            def g() -> Any:
+                y = f()
+                y.sum().backward()
+                return y
+            return g
+
+        def n() -> Any:
+            with lib.no_grad():
+                return f()
+        return n
+
+    return {"fused": run(lambda: fused(x), fg),
+            "bias fused, relu pass": run(lambda: F.relu(conv(x)), fg),
+            "unfused": run(lambda: F.relu(F.conv2d(x, conv.weight) + conv.bias.reshape(-1, 1, 1)),
+                           fg),
+            "torch": run(lambda: torch.relu(tconv(tx)), torch)}
+
+
 def bn_fns(fg: Any, torch: Any) -> dict[str, Callable[[], Any]]:
     xa = np.random.default_rng(0).standard_normal((32, 64, 56, 56)).astype(np.float32)
     fb, tb = fg.nn.BatchNorm2d(64), torch.nn.BatchNorm2d(64)
@@ -283,7 +350,8 @@ def main() -> None:
 
     fg.set_backend("cpp")
     samples = 3 if args.quick else 7
-    want = set(args.only or ["mnist", "block", "conv3x3", "depthwise", "batchnorm", "memory"])
+    want = set(args.only or ["mnist", "block", "conv3x3", "depthwise", "kernels", "fused",
+                              "batchnorm", "memory"])
     load = os.getloadavg()[0]
     print(f"bench_conv: fastgrad {fg.__version__} vs torch {torch.__version__}; load average "
           f"{load:.1f} on {os.cpu_count()} CPUs (other agents share the machine: figures are "
@@ -313,6 +381,16 @@ def main() -> None:
         if "depthwise" in want:
             row("depthwise 3x3 64ch 56x56 b8 fwd+bwd", timed(conv_fns(fg, torch, 64, True),
                                                              samples))
+        if "fused" in want:
+            for grad in (False, True):
+                res = timed(fused_fns(fg, torch, grad), samples)
+                u = res["unfused"][1]
+                print(f"  conv+bias+ReLU 32->64 26x26 b64 {'fwd+bwd' if grad else 'fwd'}: " +
+                      ", ".join(f"{k} {1e3 * v[1]:.2f} ms ({v[1] / u:.2f}x)" for k, v in
+                                res.items()) + " (median; ratio to unfused)")
+        if "kernels" in want:
+            print("  convolution kernels alone (median):")
+            kernel_rows(fg, samples)
         if "batchnorm" in want:
             res = timed(bn_fns(fg, torch), samples)
             row("BatchNorm2d (32,64,56,56) fwd+bwd", res)

@@ -98,6 +98,12 @@ Tensor conv_transpose2d(const Tensor& gy, const Tensor& w, const std::vector<int
 Tensor conv2d_weight(const Tensor& x, const Tensor& gy, const Shape& weight_shape,
                      const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                      const std::vector<int64_t>& dilation, int64_t groups);
+// conv2d_fused: relu?(conv2d(x, w) + b[o]), b (O,) or null; bias and relu applied as the GEMM
+// stores each output tile; its rule masks g with the output (relu) and is written with the three
+// ops above, so create_graph works.
+Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& b,
+                    const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                    const std::vector<int64_t>& dilation, int64_t groups, bool relu);
 
 // ops_pool.cpp -----------------------------------------------------------------------------------
 // max_pool2d: x (N, C, H, W) -> (values, positions), both (N, C, OH, OW) with output_size given;

@@ -121,6 +121,25 @@ GradList conv2d_weight_rule(FnNode& n, const Grads& g) {
   return {dx, dgy};
 }
 
+// conv2d_fused(x, w, b, relu) = relu?(conv2d(x, w) + b): g masked by the output when relu (the
+// mask of relu's own rule), then conv2d's rule and db = the masked g summed over (N, OH, OW).
+GradList conv2d_fused_rule(FnNode& n, const Grads& g) {
+  const Args a = args_of(n);
+  const auto& v = n.ints();
+  const Tensor gy = v[9] ? relu_backward(g[0], n.saved(2)) : g[0];
+  Tensor dx, dw, db;
+  if (n.needs_input_grad(0)) {
+    dx = conv_transpose2d(gy, n.saved(1), a.stride, a.padding, a.dilation, a.groups,
+                          {v[7], v[8]});
+  }
+  if (n.needs_input_grad(1)) {
+    dw = conv2d_weight(n.saved(0), gy, n.saved(1)->shape(), a.stride, a.padding, a.dilation,
+                       a.groups);
+  }
+  if (n.needs_input_grad(2)) db = sum(gy, {0, 2, 3}, false);
+  return {dx, dw, db};
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stride,
@@ -141,7 +160,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stri
   Tensor out = empty({xs[0], ws[0], OH, OW}, x->dtype());
   const Tensor xc = dense(x), wc = dense(w);
   FG_DISPATCH_FLOAT(x->dtype(), op, T,
-                    conv2d_forward(geo, xc->data<T>(), wc->data<T>(), out->data<T>()));
+                    conv2d_forward(geo, xc->data<T>(), wc->data<T>(), nullptr, false,
+                                   out->data<T>()));
   if (auto n = make_fn_node("Conv2dBackward", conv2d_rule, {x, w}, {out})) {
     n->save(x);
     n->save(w);
@@ -208,6 +228,48 @@ Tensor conv2d_weight(const Tensor& x, const Tensor& gy, const Shape& weight_shap
     n->save(x);
     n->save(gy);
     save_params(*n, p, weight_shape[0], weight_shape[1], weight_shape[2], weight_shape[3]);
+  }
+  return out;
+}
+
+}  // namespace fastgrad
+
+namespace fastgrad {
+
+Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& b,
+                    const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                    const std::vector<int64_t>& dilation, int64_t groups, bool relu) {
+  const char* op = "conv2d_fused";
+  const Params p = parse(op, stride, padding, dilation, groups);
+  check_float_pair(op, x, w);
+  const Shape& xs = x->shape();
+  const Shape& ws = w->shape();
+  FG_CHECK(xs.size() == 4 && ws.size() == 4, op, ": expected a 4-D input (N, C, H, W) and a 4-D ",
+           "weight (O, C/groups, KH, KW), got shapes ", xs, " and ", ws);
+  if (b) {
+    check_float_pair(op, x, b);
+    FG_CHECK(b->shape().size() == 1 && b->shape()[0] == ws[0], op, ": bias of shape ",
+             b->shape(), " does not match weight of shape ", ws, " (expected (", ws[0], ",))");
+  }
+  const int64_t OH = out_size(xs[2], ws[2], p.sh, p.ph, p.dh);
+  const int64_t OW = out_size(xs[3], ws[3], p.sw, p.pw, p.dw);
+  FG_CHECK(OH > 0 && OW > 0, op, ": input of shape ", xs, " (padded ", xs[2] + 2 * p.ph, "x",
+           xs[3] + 2 * p.pw, ") is smaller than the dilated kernel of weight shape ", ws);
+  const ConvGeom geo = geometry(op, xs, ws, p, OH, OW);
+  Tensor out = empty({xs[0], ws[0], OH, OW}, x->dtype());
+  const Tensor xc = dense(x), wc = dense(w);
+  const Tensor bc = b ? dense(b) : Tensor();
+  FG_DISPATCH_FLOAT(x->dtype(), op, T,
+                    conv2d_forward(geo, xc->data<T>(), wc->data<T>(),
+                                   bc ? bc->data<T>() : nullptr, relu, out->data<T>()));
+  if (auto n = make_fn_node(relu ? "ConvReLU2dBackward" : "Conv2dBiasBackward", conv2d_fused_rule,
+                            {x, w, b}, {out})) {
+    n->save(x);
+    n->save(w);
+    // the output only for the ReLU mask: conv + bias alone keeps no output alive (a following
+    // relu saves its own bits, and the output can be freed as with the unfused ops)
+    if (relu) n->save(out, true);
+    save_params(*n, p, xs[2], xs[3], relu ? 1 : 0, 0);
   }
   return out;
 }

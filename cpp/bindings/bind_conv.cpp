@@ -13,6 +13,7 @@ void bind_conv(pybind11::module_& m) {
   m.def("conv2d", &fastgrad::conv2d, release());
   m.def("conv_transpose2d", &fastgrad::conv_transpose2d, release());
   m.def("conv2d_weight", &fastgrad::conv2d_weight, release());
+  m.def("conv2d_fused", &fastgrad::conv2d_fused, release());
 }
 
 }  // namespace fastgrad::bindings

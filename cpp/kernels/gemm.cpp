@@ -62,6 +62,8 @@ struct Problem {
   T* c;
   int64_t rs_c, cs_c;
   int64_t kc;  // k block length: K split into equal blocks of at most kKc
+  GemmEpilogue<T> ep;                // applied after the last k block
+  const GemmPackB<T>* packer;        // packs B when not null
 };
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -174,9 +176,19 @@ FG_ALWAYS_INLINE void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rs, int
 // C tile (m, n) <- acc (MR, NR) + beta * C on the first k block (C unread when beta == 0), C + acc
 // on later ones. The only place edge tiles are handled: both branches use the same expressions,
 // so a C element rounds the same way whichever tile it falls in.
+// After the last k block (`ep` not null), the epilogue: + rb[i], + cb[j], relu (GemmEpilogue; rb
+// and cb point at the tile's first row / column, or are null).
+template <class T>
+struct TileEpilogue {
+  const T* rb;
+  const T* cb;
+  bool relu;
+};
+
 template <class T, class Cfg>
 FG_ALWAYS_INLINE void store_tile(const typename Cfg::V (&acc)[Cfg::kMr][Cfg::kNv], int64_t m,
-                                 int64_t n, T beta, bool first, T* c, int64_t rs_c, int64_t cs_c) {
+                                 int64_t n, T beta, bool first, T* c, int64_t rs_c, int64_t cs_c,
+                                 const TileEpilogue<T>* ep) {
   using V = typename Cfg::V;
   constexpr int MR = Cfg::kMr, NV = Cfg::kNv, NR = Cfg::kNr, L = Cfg::kLanes;
   if (m == MR && n == NR && cs_c == 1) {
@@ -189,6 +201,15 @@ FG_ALWAYS_INLINE void store_tile(const typename Cfg::V (&acc)[Cfg::kMr][Cfg::kNv
           std::memcpy(&old, out, sizeof(V));
           r = first ? acc[i][v] + beta * old : old + acc[i][v];
         }
+        if (ep) {
+          if (ep->rb) r = r + ep->rb[i];
+          if (ep->cb) {
+            V cv;
+            std::memcpy(&cv, ep->cb + v * L, sizeof(V));
+            r = r + cv;
+          }
+          if (ep->relu) r = r > T(0) ? r : V{};
+        }
         std::memcpy(out, &r, sizeof(V));
       }
     }
@@ -200,7 +221,13 @@ FG_ALWAYS_INLINE void store_tile(const typename Cfg::V (&acc)[Cfg::kMr][Cfg::kNv
     for (int64_t j = 0; j < n; ++j) {
       T& out = c[i * rs_c + j * cs_c];
       const T t = tile[i * NR + j];
-      out = first ? (beta == T(0) ? t : t + beta * out) : out + t;
+      T r = first ? (beta == T(0) ? t : t + beta * out) : out + t;
+      if (ep) {
+        if (ep->rb) r = r + ep->rb[i];
+        if (ep->cb) r = r + ep->cb[j];
+        if (ep->relu) r = r > T(0) ? r : T(0);
+      }
+      out = r;
     }
   }
 }
@@ -209,7 +236,8 @@ FG_ALWAYS_INLINE void store_tile(const typename Cfg::V (&acc)[Cfg::kMr][Cfg::kNv
 // C tile (m, n) is updated by store_tile.
 template <class T, class Cfg>
 FG_ALWAYS_INLINE void microkernel(int64_t kc, const T* pa, const T* pb, int64_t m, int64_t n,
-                                  T beta, bool first, T* c, int64_t rs_c, int64_t cs_c) {
+                                  T beta, bool first, T* c, int64_t rs_c, int64_t cs_c,
+                                  const TileEpilogue<T>* ep) {
   using V = typename Cfg::V;
   constexpr int MR = Cfg::kMr, NV = Cfg::kNv, NR = Cfg::kNr, L = Cfg::kLanes;
   // B micro-panels start on vector boundaries (NR * sizeof(T) is a multiple of sizeof(V)).
@@ -234,7 +262,7 @@ FG_ALWAYS_INLINE void microkernel(int64_t kc, const T* pa, const T* pb, int64_t 
       for (int v = 0; v < NV; ++v) acc[i][v] += bv[v] * ai;
     }
   }
-  store_tile<T, Cfg>(acc, m, n, beta, first, c, rs_c, cs_c);
+  store_tile<T, Cfg>(acc, m, n, beta, first, c, rs_c, cs_c, ep);
 }
 
 // C rows [i0, i1) x columns [j0, j1) of the product, all k blocks, serially. pa holds
@@ -248,17 +276,23 @@ FG_ALWAYS_INLINE void gemm_region(const Problem<T>& p, int64_t i0, int64_t i1, i
   const int64_t nc_step = round_up(ceil_div(j1 - j0, ceil_div(j1 - j0, Cfg::kNc)), NR);
   for (int64_t ic = i0; ic < i1; ic += mc_step) {
     const int64_t mc = std::min(mc_step, i1 - ic);
+    const bool has_ep = p.ep.row_bias || p.ep.col_bias || p.ep.relu;
     for (int64_t pc = 0; pc < p.K; pc += p.kc) {
       const int64_t kc = std::min(p.kc, p.K - pc);
+      const bool last = has_ep && pc + kc >= p.K;
       pack_a<T, MR>(mc, kc, p.a + ic * p.rs_a + pc * p.cs_a, p.rs_a, p.cs_a, pa);
       for (int64_t jc = j0; jc < j1; jc += nc_step) {
         const int64_t nc = std::min(nc_step, j1 - jc);
-        pack_b<T, NR>(kc, nc, p.b + pc * p.rs_b + jc * p.cs_b, p.rs_b, p.cs_b, pb);
+        if (p.packer) p.packer->fn(p.packer->ctx, pc, kc, jc, nc, NR, pb);
+        else pack_b<T, NR>(kc, nc, p.b + pc * p.rs_b + jc * p.cs_b, p.rs_b, p.cs_b, pb);
         for (int64_t ir = 0; ir < mc; ir += MR) {
           for (int64_t jr = 0; jr < nc; jr += NR) {
+            TileEpilogue<T> te{p.ep.row_bias ? p.ep.row_bias + ic + ir : nullptr,
+                               p.ep.col_bias ? p.ep.col_bias + jc + jr : nullptr, p.ep.relu};
             microkernel<T, Cfg>(kc, pa + ir * kc, pb + jr * kc, std::min<int64_t>(MR, mc - ir),
                                 std::min<int64_t>(NR, nc - jr), p.beta, pc == 0,
-                                p.c + (ic + ir) * p.rs_c + (jc + jr) * p.cs_c, p.rs_c, p.cs_c);
+                                p.c + (ic + ir) * p.rs_c + (jc + jr) * p.cs_c, p.rs_c, p.cs_c,
+                                last ? &te : nullptr);
           }
         }
       }
@@ -400,13 +434,17 @@ Problem<T> item_problem(const Problem<T>& p, const Offsets& off, int64_t item) {
   return q;
 }
 
-// C (M, N) = beta · C, C unread when beta == 0: the K == 0 product.
+// C (M, N) = beta · C, C unread when beta == 0, then the epilogue: the K == 0 product.
 template <class T>
 void scale_c(const Problem<T>& p) {
   for (int64_t i = 0; i < p.M; ++i)
     for (int64_t j = 0; j < p.N; ++j) {
       T& out = p.c[i * p.rs_c + j * p.cs_c];
-      out = p.beta == T(0) ? T(0) : p.beta * out;
+      T r = p.beta == T(0) ? T(0) : p.beta * out;
+      if (p.ep.row_bias) r = r + p.ep.row_bias[i];
+      if (p.ep.col_bias) r = r + p.ep.col_bias[j];
+      if (p.ep.relu) r = r > T(0) ? r : T(0);
+      out = r;
     }
 }
 
@@ -476,13 +514,14 @@ void gemm_impl(Problem<T> p, int64_t batch, Offsets off) {
   const auto padded = [](int64_t m, int64_t n, int64_t mr, int64_t nr) {
     return ceil_div(m, mr) * mr * (ceil_div(n, nr) * nr);
   };
-  if (2 * padded(p.N, p.M, kern.mr, kern.nr) < padded(p.M, p.N, kern.mr, kern.nr)) {
+  if (!p.packer && 2 * padded(p.N, p.M, kern.mr, kern.nr) < padded(p.M, p.N, kern.mr, kern.nr)) {
     std::swap(p.M, p.N);
     std::swap(p.a, p.b);
     std::swap(p.rs_a, p.cs_b);  // A' = B^T: rs = old cs_b, cs = old rs_b
     std::swap(p.cs_a, p.rs_b);  // B' = A^T: rs = old cs_a, cs = old rs_a
     std::swap(p.rs_c, p.cs_c);
     std::swap(off.a, off.b);
+    std::swap(p.ep.row_bias, p.ep.col_bias);
   }
   p.kc = ceil_div(p.K, ceil_div(p.K, kern.kc));
   const Plan plan = make_plan(p, kern, batch);
@@ -508,20 +547,23 @@ void gemm_impl(Problem<T> p, int64_t batch, Offsets off) {
 void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
           const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t rs_c,
           int64_t cs_c) {
-  gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0}, 1, {});
+  gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
+                   1, {});
 }
 
 void gemm(int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_t cs_a,
           const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
           int64_t cs_c) {
-  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0}, 1, {});
+  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
+                   1, {});
 }
 
 void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, const int64_t* off_c,
                   int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
                   const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t rs_c,
                   int64_t cs_c) {
-  gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0}, batch,
+  gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
+                   batch,
                    {off_a, off_b, off_c});
 }
 
@@ -529,8 +571,23 @@ void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, con
                   int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_t cs_a,
                   const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
                   int64_t cs_c) {
-  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0}, batch,
+  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
+                   batch,
                     {off_a, off_b, off_c});
+}
+
+void gemm_ex(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
+             const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t rs_c,
+             int64_t cs_c, const GemmEpilogue<float>& ep, const GemmPackB<float>* pack_b) {
+  gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, ep, pack_b}, 1,
+                   {});
+}
+
+void gemm_ex(int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_t cs_a,
+             const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
+             int64_t cs_c, const GemmEpilogue<double>& ep, const GemmPackB<double>* pack_b) {
+  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, ep, pack_b},
+                    1, {});
 }
 
 const char* gemm_kernel_name(bool is_double) {

@@ -352,6 +352,17 @@ def conv2d(
     arg5: int,
     /,
 ) -> TensorImpl: ...
+def conv2d_fused(
+    arg0: TensorImpl,
+    arg1: TensorImpl,
+    arg2: TensorImpl | None,
+    arg3: Sequence[int],
+    arg4: Sequence[int],
+    arg5: Sequence[int],
+    arg6: int,
+    arg7: bool,
+    /,
+) -> TensorImpl: ...
 def conv2d_weight(
     arg0: TensorImpl,
     arg1: TensorImpl,

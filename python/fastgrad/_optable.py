@@ -90,6 +90,8 @@ PRIMITIVES: tuple[Primitive, ...] = (
     *_binary("matmul", "matmul"),
     # convolution (each of the three is the others' derivative rule)
     *_custom("conv2d conv_transpose2d conv2d_weight", "conv"),
+    # conv2d + bias (+ relu) with both in the GEMM's store (F.conv2d with a bias, ConvReLU2d)
+    *_custom("conv2d_fused", "conv"),
     *_custom("max_pool2d", "pool"),
     # fused batch normalization, training mode (nn/_functional_conv.py batch_norm)
     *_custom("batch_norm_train", "norm"),

@@ -160,3 +160,8 @@ __all__ += [  # vision layers (issue 15)
 from fastgrad.nn import modules
 
 __all__ += ["modules"]
+
+# --- fused conv + ReLU modules (issue 15, h3-conv): torch.ao.nn.intrinsic's names ---------------
+from fastgrad.nn import intrinsic
+
+__all__ += ["intrinsic"]

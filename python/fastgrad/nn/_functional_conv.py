@@ -70,7 +70,9 @@ def _conv_operands(op: str, nd: int, input: Tensor, weight: Tensor,
 
 
 def _conv(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride: _Size,
-          padding: _Size | str, dilation: _Size, groups: int) -> Tensor:
+          padding: _Size | str, dilation: _Size, groups: int, _relu: bool = False) -> Tensor:
+    """The convolution of F.conv1d / F.conv2d; with a bias or ``_relu`` (nn.intrinsic's
+    ConvReLU) one ``conv2d_fused`` primitive: bias and ReLU applied as the GEMM stores the output."""
     x, w = _conv_operands(op, nd, input, weight, "out_channels, in_channels/groups")
     groups = int(groups)
     if groups <= 0:
@@ -113,18 +115,22 @@ def _conv(op: str, nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, 
         if x.shape[2 + i] + 2 * p[i] < d[i] * (k[i] - 1) + 1:
             raise ValueError(f"{op}: input of shape {tuple(input.shape)} padded by {p} is smaller "
                              f"than the kernel {k} with dilation {d}")
-    if nd == 1:
-        x, w = x.unsqueeze(2), w.unsqueeze(2)
-        s, p, d = (1, *s), (0, *p), (1, *d)
-    y = _wrap(x._b.conv2d(x._impl, w._impl, list(s), list(p), list(d), groups), x._b)
-    if nd == 1:
-        y = y.squeeze(2)
     if bias is not None:
-        _check_float_pair(op, y, bias)
+        bias = _t(bias, op)
+        _check_float_pair(op, x, bias)
         if tuple(bias.shape) != (w.shape[0],):
             raise ValueError(f"{op}: bias of shape {bias.shape} does not match weight of shape "
                              f"{weight.shape} (expected ({w.shape[0]},))")
-        y = y + bias.reshape((-1,) + (1,) * nd)
+    if nd == 1:
+        x, w = x.unsqueeze(2), w.unsqueeze(2)
+        s, p, d = (1, *s), (0, *p), (1, *d)
+    if bias is not None or _relu:
+        y = _wrap(x._b.conv2d_fused(x._impl, w._impl, None if bias is None else bias._impl,
+                                    list(s), list(p), list(d), groups, bool(_relu)), x._b)
+    else:
+        y = _wrap(x._b.conv2d(x._impl, w._impl, list(s), list(p), list(d), groups), x._b)
+    if nd == 1:
+        y = y.squeeze(2)
     return y.squeeze(0) if unbatched else y
 
 

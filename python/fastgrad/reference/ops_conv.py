@@ -199,3 +199,24 @@ def conv2d_weight(x: RTensor, gy: RTensor, weight_shape: Sequence[int], stride: 
         node.save(x)
         node.save(gy)
     return out
+
+
+def conv2d_fused(x: RTensor, w: RTensor, b: RTensor | None, stride: Sequence[int],
+                 padding: Sequence[int], dilation: Sequence[int], groups: int,
+                 relu: bool) -> RTensor:
+    """relu?(conv2d(x, w) + b[o]): the composition conv2d, add, relu (the C++ backend fuses bias
+    and relu into the GEMM's store); b (O,) or None."""
+    from fastgrad.reference.ops_elementwise import add
+    from fastgrad.reference.ops_elementwise import relu as _relu
+    from fastgrad.reference.ops_shape import reshape
+
+    op = "conv2d_fused"
+    if b is not None:
+        check_same_dtype(op, x, b)
+        if len(w.shape) == 4 and tuple(b.shape) != (w.shape[0],):
+            raise ValueError(f"{op}: bias of shape {tuple(b.shape)} does not match weight of shape "
+                             f"{tuple(w.shape)} (expected ({w.shape[0]},))")
+    y = conv2d(x, w, stride, padding, dilation, groups)
+    if b is not None:
+        y = add(y, reshape(b, [1, -1, 1, 1]))
+    return _relu(y) if relu else y
