@@ -129,8 +129,7 @@ GradList conv2d_fused_rule(FnNode& n, const Grads& g) {
   const Tensor gy = v[9] ? relu_backward(g[0], n.saved(2)) : g[0];
   Tensor dx, dw, db;
   if (n.needs_input_grad(0)) {
-    dx = conv_transpose2d(gy, n.saved(1), a.stride, a.padding, a.dilation, a.groups,
-                          {v[7], v[8]});
+    dx = conv_transpose2d(gy, n.saved(1), a.stride, a.padding, a.dilation, a.groups, {v[7], v[8]});
   }
   if (n.needs_input_grad(1)) {
     dw = conv2d_weight(n.saved(0), gy, n.saved(1)->shape(), a.stride, a.padding, a.dilation,
@@ -159,9 +158,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stri
   const ConvGeom geo = geometry(op, xs, ws, p, OH, OW);
   Tensor out = empty({xs[0], ws[0], OH, OW}, x->dtype());
   const Tensor xc = dense(x), wc = dense(w);
-  FG_DISPATCH_FLOAT(x->dtype(), op, T,
-                    conv2d_forward(geo, xc->data<T>(), wc->data<T>(), nullptr, false,
-                                   out->data<T>()));
+  FG_DISPATCH_FLOAT(
+      x->dtype(), op, T,
+      conv2d_forward(geo, xc->data<T>(), wc->data<T>(), nullptr, false, out->data<T>()));
   if (auto n = make_fn_node("Conv2dBackward", conv2d_rule, {x, w}, {out})) {
     n->save(x);
     n->save(w);
@@ -248,8 +247,8 @@ Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& b,
            "weight (O, C/groups, KH, KW), got shapes ", xs, " and ", ws);
   if (b) {
     check_float_pair(op, x, b);
-    FG_CHECK(b->shape().size() == 1 && b->shape()[0] == ws[0], op, ": bias of shape ",
-             b->shape(), " does not match weight of shape ", ws, " (expected (", ws[0], ",))");
+    FG_CHECK(b->shape().size() == 1 && b->shape()[0] == ws[0], op, ": bias of shape ", b->shape(),
+             " does not match weight of shape ", ws, " (expected (", ws[0], ",))");
   }
   const int64_t OH = out_size(xs[2], ws[2], p.sh, p.ph, p.dh);
   const int64_t OW = out_size(xs[3], ws[3], p.sw, p.pw, p.dw);
@@ -260,8 +259,8 @@ Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& b,
   const Tensor xc = dense(x), wc = dense(w);
   const Tensor bc = b ? dense(b) : Tensor();
   FG_DISPATCH_FLOAT(x->dtype(), op, T,
-                    conv2d_forward(geo, xc->data<T>(), wc->data<T>(),
-                                   bc ? bc->data<T>() : nullptr, relu, out->data<T>()));
+                    conv2d_forward(geo, xc->data<T>(), wc->data<T>(), bc ? bc->data<T>() : nullptr,
+                                   relu, out->data<T>()));
   if (auto n = make_fn_node(relu ? "ConvReLU2dBackward" : "Conv2dBiasBackward", conv2d_fused_rule,
                             {x, w, b}, {out})) {
     n->save(x);
