@@ -78,8 +78,8 @@ struct PatchB {
 constexpr int64_t kRowChunk = 512;  // positions per patch_row call (a multiple of any nr)
 
 template <class T>
-void pack_patch_panels(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc,
-                       int64_t nr, T* out) {
+void pack_patch_panels(const void* ctx, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t nr,
+                       T* out) {
   const PatchB<T>& s = *static_cast<const PatchB<T>*>(ctx);
   alignas(64) T buf[kRowChunk];
   // B[r][p]: rows r = k0.., columns p = j0..
@@ -250,8 +250,7 @@ void depthwise_row_3x3(const ConvGeom& g, const T* __restrict xp, const T* __res
 }
 
 template <class T>
-void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, bool relu,
-                       T* y) {
+void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, bool relu, T* y) {
   const int64_t HW = g.H * g.W, P = g.OH * g.OW, KK = g.KH * g.KW;
   const bool fast = depthwise_3x3_fast(g);
   for_planes(g.N * g.C, g.N * g.C * P * KK, [&](int64_t q) {
@@ -259,8 +258,7 @@ void depthwise_forward(const ConvGeom& g, const T* x, const T* w, const T* bias,
     const T* xp = x + q * HW;
     T* yp = y + q * P;
     if (fast) {
-      for (int64_t oy = 0; oy < g.OH; ++oy)
-        depthwise_row_3x3(g, xp, w + c * 9, oy, yp + oy * g.OW);
+      for (int64_t oy = 0; oy < g.OH; ++oy) depthwise_row_3x3(g, xp, w + c * 9, oy, yp + oy * g.OW);
     } else {
       std::fill(yp, yp + P, T(0));
       for (int64_t i = 0; i < g.KH; ++i) {
@@ -581,8 +579,8 @@ void weight_grad_impl(const ConvGeom& g, const T* x, const T* gy, T* dw) {
 
 }  // namespace
 
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
-                    bool relu, float* y) {
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias, bool relu,
+                    float* y) {
   forward_impl(g, x, w, bias, relu, y);
 }
 void conv2d_forward(const ConvGeom& g, const double* x, const double* w, const double* bias,

@@ -16,8 +16,8 @@ struct ConvGeom {
 // y = conv(x, w), then + bias[o] (when bias is not null) and relu (v > 0 ? v : 0) when asked,
 // both applied as the GEMM stores each output tile (no pass of their own); y fully written. The
 // result is bitwise the conv followed by a separate bias add and relu.
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias,
-                    bool relu, float* y);
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, const float* bias, bool relu,
+                    float* y);
 void conv2d_forward(const ConvGeom& g, const double* x, const double* w, const double* bias,
                     bool relu, double* y);
 // dx = the transposed convolution of gy with w (dx fully written; positions no window reads

@@ -547,15 +547,15 @@ void gemm_impl(Problem<T> p, int64_t batch, Offsets off) {
 void gemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
           const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t rs_c,
           int64_t cs_c) {
-  gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
-                   1, {});
+  gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr}, 1,
+                   {});
 }
 
 void gemm(int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_t cs_a,
           const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
           int64_t cs_c) {
-  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
-                   1, {});
+  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr}, 1,
+                    {});
 }
 
 void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, const int64_t* off_c,
@@ -563,8 +563,7 @@ void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, con
                   const float* b, int64_t rs_b, int64_t cs_b, float beta, float* c, int64_t rs_c,
                   int64_t cs_c) {
   gemm_impl<float>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
-                   batch,
-                   {off_a, off_b, off_c});
+                   batch, {off_a, off_b, off_c});
 }
 
 void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, const int64_t* off_c,
@@ -572,8 +571,7 @@ void gemm_batched(int64_t batch, const int64_t* off_a, const int64_t* off_b, con
                   const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
                   int64_t cs_c) {
   gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, {}, nullptr},
-                   batch,
-                    {off_a, off_b, off_c});
+                    batch, {off_a, off_b, off_c});
 }
 
 void gemm_ex(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int64_t cs_a,
@@ -586,8 +584,8 @@ void gemm_ex(int64_t M, int64_t N, int64_t K, const float* a, int64_t rs_a, int6
 void gemm_ex(int64_t M, int64_t N, int64_t K, const double* a, int64_t rs_a, int64_t cs_a,
              const double* b, int64_t rs_b, int64_t cs_b, double beta, double* c, int64_t rs_c,
              int64_t cs_c, const GemmEpilogue<double>& ep, const GemmPackB<double>* pack_b) {
-  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, ep, pack_b},
-                    1, {});
+  gemm_impl<double>({M, N, K, a, rs_a, cs_a, b, rs_b, cs_b, beta, c, rs_c, cs_c, 0, ep, pack_b}, 1,
+                    {});
 }
 
 const char* gemm_kernel_name(bool is_double) {
