@@ -151,3 +151,33 @@ def test_max_pool_ties_nan_and_backends(rng: np.random.Generator) -> None:
     y.sum().backward()
     np.testing.assert_array_equal(i.numpy(), ti.numpy())
     np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kw", [{"kernel_size": 2}, {"kernel_size": 3, "stride": 1},
+                                {"kernel_size": 3, "stride": 2}, {"kernel_size": 2, "stride": 3}])
+def test_max_pool_unpadded_windows_ties_nan(dtype: str, kw: dict, rng: np.random.Generator) -> None:
+    # Unpadded 2x2 and 3x3 windows take the C++ kernel's unrolled path: first maximum on ties,
+    # NaN wins (a second NaN in the window does not move the index), as the reference does.
+    a = np.maximum(rng.standard_normal((2, 3, 9, 8)), 0.0).astype(dtype)
+    a[0, 0, 1, 1] = a[0, 0, 0, 1] = np.nan
+    a[1, 2, 4, :] = -np.inf
+    outs = []
+    for name in ("cpp", "python"):
+        fastgrad.set_backend(name)
+        try:
+            x = fastgrad.tensor(a, requires_grad=True)
+            y, i = F.max_pool2d(x, return_indices=True, **kw)
+            y.sum().backward()
+            outs.append((y.detach().numpy(), i.numpy(), x.grad.numpy()))
+        finally:
+            fastgrad.set_backend("cpp")
+    for u, v in zip(*outs):
+        np.testing.assert_array_equal(u, v)
+    assert np.isnan(outs[0][0][0, 0, 0, 0]) and outs[0][1][0, 0, 0, 0] == 1  # the first NaN
+    torch = pytest.importorskip("torch")
+    b = np.nan_to_num(a, posinf=np.inf, neginf=-np.inf)
+    ty, ti = torch.nn.functional.max_pool2d(torch.tensor(b), return_indices=True, **kw)
+    y, i = F.max_pool2d(fastgrad.tensor(b), return_indices=True, **kw)
+    np.testing.assert_array_equal(y.numpy(), ty.numpy())
+    np.testing.assert_array_equal(i.numpy(), ti.numpy())
