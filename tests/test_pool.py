@@ -123,23 +123,30 @@ def test_bad_arguments(backend: str) -> None:
         nn.MaxPool1d(2)(fastgrad.zeros(1, 2, 4, dtype=fastgrad.int64))
 
 
-def test_max_pool_ties_nan_and_backends(rng: np.random.Generator) -> None:
-    # ties (a ReLU's zeros): the first maximum of each window takes the gradient, as PyTorch;
-    # a NaN in a window gives NaN. Both backends agree on values, indices and gradients.
-    a = np.maximum(rng.standard_normal((2, 3, 6, 7)), 0.0)
-    a[0, 0, 1, 1] = np.nan
+def _pool_on_both_backends(a: np.ndarray, pool: Any) -> list:
+    """(values, indices, input gradient of the sum) from each backend, checked equal."""
     outs = []
     for name in ("cpp", "python"):
         fastgrad.set_backend(name)
         try:
-            x = fastgrad.tensor(a, dtype=f64, requires_grad=True)
-            y, i = nn.MaxPool2d(3, 2, padding=1, return_indices=True, ceil_mode=True)(x)
+            x = fastgrad.tensor(a, requires_grad=True)
+            y, i = pool(x)
             y.sum().backward()
             outs.append((y.detach().numpy(), i.numpy(), x.grad.numpy()))
         finally:
             fastgrad.set_backend("cpp")
     for u, v in zip(*outs):
         np.testing.assert_array_equal(u, v)
+    return outs
+
+
+def test_max_pool_ties_nan_and_backends(rng: np.random.Generator) -> None:
+    # ties (a ReLU's zeros): the first maximum of each window takes the gradient, as PyTorch;
+    # a NaN in a window gives NaN. Both backends agree on values, indices and gradients.
+    a = np.maximum(rng.standard_normal((2, 3, 6, 7)), 0.0)
+    a[0, 0, 1, 1] = np.nan
+    outs = _pool_on_both_backends(
+        a, lambda x: nn.MaxPool2d(3, 2, padding=1, return_indices=True, ceil_mode=True)(x))
     assert np.isnan(outs[0][0][0, 0, 0, 0]) and outs[0][1][0, 0, 0, 0] == 1 * 7 + 1
     torch = pytest.importorskip("torch")
     b = np.nan_to_num(a)
@@ -162,18 +169,7 @@ def test_max_pool_unpadded_windows_ties_nan(dtype: str, kw: dict, rng: np.random
     a = np.maximum(rng.standard_normal((2, 3, 9, 8)), 0.0).astype(dtype)
     a[0, 0, 1, 1] = a[0, 0, 0, 1] = np.nan
     a[1, 2, 4, :] = -np.inf
-    outs = []
-    for name in ("cpp", "python"):
-        fastgrad.set_backend(name)
-        try:
-            x = fastgrad.tensor(a, requires_grad=True)
-            y, i = F.max_pool2d(x, return_indices=True, **kw)
-            y.sum().backward()
-            outs.append((y.detach().numpy(), i.numpy(), x.grad.numpy()))
-        finally:
-            fastgrad.set_backend("cpp")
-    for u, v in zip(*outs):
-        np.testing.assert_array_equal(u, v)
+    outs = _pool_on_both_backends(a, lambda x: F.max_pool2d(x, return_indices=True, **kw))
     assert np.isnan(outs[0][0][0, 0, 0, 0]) and outs[0][1][0, 0, 0, 0] == 1  # the first NaN
     torch = pytest.importorskip("torch")
     b = np.nan_to_num(a, posinf=np.inf, neginf=-np.inf)
