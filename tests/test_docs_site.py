@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Public modules whose __all__ must be on the site (fastgrad itself: the generated page).
 PUBLIC_MODULES = [
     "fastgrad", "fastgrad.nn", "fastgrad.nn.functional", "fastgrad.nn.init", "fastgrad.nn.utils",
-    "fastgrad.nn.utils.rnn", "fastgrad.nn.parallel", "fastgrad.optim",
+    "fastgrad.nn.utils.rnn", "fastgrad.nn.parallel", "fastgrad.nn.intrinsic", "fastgrad.optim",
     "fastgrad.optim.lr_scheduler", "fastgrad.utils.data", "fastgrad.distributed",
     "fastgrad.linalg", "fastgrad.onnx", "fastgrad.serialization", "fastgrad.viz", "fastgrad.autograd",
     "fastgrad.autograd.functional",
