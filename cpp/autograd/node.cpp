@@ -58,6 +58,14 @@ void steal(Pending& p, std::shared_ptr<Node>& fn) {
   if (fn && fn.use_count() == 1) p.nodes.push_back(std::move(fn));
 }
 
+// A reference the list drops later, whether or not it is the last: in a chain of n-d ops a node's
+// next edge and its saved input's grad_fn hold the same node, neither was the last when the other
+// was looked at, and a 10^5-node chain dropped without backward recursed through the member
+// destructors until the stack overflowed.
+void hand_over(Pending& p, std::shared_ptr<Node>& fn) {
+  if (fn) p.nodes.push_back(std::move(fn));
+}
+
 void drain(Pending& p) {
   if (p.draining) return;
   p.draining = true;
@@ -73,9 +81,18 @@ void drain(Pending& p) {
 Node::~Node() {
   g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
   Pending& p = pending();
-  for (auto& e : next_edges_) steal(p, e.fn);
+  // A saved input's grad_fn is usually also a next edge's node: both references go to the list
+  // (neither is the last while the other is held), which then drops them.
+  bool handed = false;
   for (auto& s : saved_) {
-    if (TensorImpl* t = s.tensor(); t && s.ref.use_count() == 1) steal(p, t->grad_fn_);
+    if (TensorImpl* t = s.tensor(); t && t->grad_fn_ && s.ref.use_count() == 1) {
+      hand_over(p, t->grad_fn_);
+      handed = true;
+    }
+  }
+  for (auto& e : next_edges_) {
+    if (handed) hand_over(p, e.fn);
+    else steal(p, e.fn);
   }
   drain(p);
 }
@@ -97,16 +114,18 @@ void Node::save(const Tensor& t, bool is_output) {
   if (!t) return;
   s.saved_version = t->version();
   s.is_output = is_output;
+  FG_ASSERT(!is_output || t->output_nr_ <= SavedTensor::kMaxIndex, "save: output ",
+            t->output_nr_, " of ", name(), " is past the ", SavedTensor::kMaxIndex, " that fit");
   // Note [Compact saved scalars].
   if (t->dim() == 0 && static_cast<uint64_t>(t->offset()) <= UINT32_MAX) {
-    if (is_output && t->output_nr_ <= UINT8_MAX) {
+    if (is_output) {
       s.kind = SavedTensor::kOutput0d;
-      s.index = static_cast<uint8_t>(t->output_nr_);
-    } else if (!is_output && t->grad_fn_) {
-      for (size_t k = 0; k < next_edges_.size() && k <= UINT8_MAX; ++k) {
+      s.index = t->output_nr_;
+    } else if (t->grad_fn_) {
+      for (size_t k = 0; k < next_edges_.size() && k <= SavedTensor::kMaxIndex; ++k) {
         if (next_edges_[k].fn == t->grad_fn_ && next_edges_[k].input_nr == t->output_nr_) {
           s.kind = SavedTensor::kInput0d;
-          s.index = static_cast<uint8_t>(k);
+          s.index = static_cast<uint32_t>(k);
           break;
         }
       }
@@ -114,15 +133,13 @@ void Node::save(const Tensor& t, bool is_output) {
     if (s.kind != SavedTensor::kTensor) {
       s.ref = t->storage();
       s.offset = static_cast<uint32_t>(t->offset());
-      s.dtype = t->dtype();
+      s.dtype = static_cast<uint8_t>(t->dtype());
       return;
     }
   }
   if (is_output) {
     s.ref = detach(t);
-    s.index = static_cast<uint8_t>(std::min<uint32_t>(t->output_nr_, UINT8_MAX));
-    FG_ASSERT(t->output_nr_ < UINT8_MAX, "save: output ", t->output_nr_, " of ", name(),
-              " (at most 254 outputs can be saved)");
+    s.index = t->output_nr_;
   } else {
     s.ref = t;
   }
@@ -153,7 +170,7 @@ Tensor Node::saved(size_t i) {
   }
   if (!compact && !s.is_output) return std::static_pointer_cast<TensorImpl>(s.ref);
   Tensor t = compact ? pool::make<TensorImpl>(std::static_pointer_cast<Storage>(s.ref), s.offset,
-                                              Shape(), Shape(), s.dtype)
+                                              Shape(), Shape(), static_cast<DType>(s.dtype))
                      : nullptr;
   if (!GradMode::is_enabled()) return compact ? t : std::static_pointer_cast<TensorImpl>(s.ref);
   // Re-attach the history: an output gets this node as its grad_fn (so create_graph

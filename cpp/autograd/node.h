@@ -38,13 +38,16 @@ struct TensorMeta {
 // counter]), so an in-place change after saving is still refused on unpack.
 struct SavedTensor {
   enum Kind : uint8_t { kTensor = 0, kInput0d = 1, kOutput0d = 2 };
+  static constexpr uint32_t kMaxIndex = (1u << 20) - 1;
   std::shared_ptr<void> ref;  // the TensorImpl (kTensor) or its Storage (the 0-d kinds)
   int64_t saved_version = 0;
-  uint32_t offset = 0;        // 0-d kinds: the element's offset in the storage
-  Kind kind = kTensor;
-  DType dtype = DType::Float32;  // 0-d kinds
-  bool is_output = false;
-  uint8_t index = 0;  // kInput0d: the next edge it came through; outputs: the output number
+  uint32_t offset = 0;  // 0-d kinds: the element's offset in the storage
+  // kInput0d: the next edge it came through; outputs: the output number.
+  uint32_t index : 20;
+  uint32_t kind : 2;
+  uint32_t is_output : 1;
+  uint32_t dtype : 8;  // 0-d kinds: a DType
+  SavedTensor() : index(0), kind(kTensor), is_output(0), dtype(0) {}
   TensorImpl* tensor() const { return kind == kTensor ? static_cast<TensorImpl*>(ref.get()) : nullptr; }
 };
 
