@@ -198,9 +198,11 @@ AccumulateGrad::AccumulateGrad(Tensor v) : variable(std::move(v)) {
 
 GradList AccumulateGrad::apply(std::vector<Tensor>& grads) {
   Tensor g = grads[0];
-  for (auto& h : variable->hooks_) {
-    Tensor r = h(g);
-    if (r) g = r;
+  if (variable->leaf_hooks_) {
+    for (auto& h : variable->leaf_hooks_->hooks) {
+      Tensor r = h(g);
+      if (r) g = r;
+    }
   }
   if (!g) return {};
   const bool build_graph = GradMode::is_enabled();
@@ -222,7 +224,9 @@ GradList AccumulateGrad::apply(std::vector<Tensor>& grads) {
     copy_(acc, sum_);
   }
   // Tensor.register_post_accumulate_grad_hook: after .grad holds this gradient.
-  for (auto& h : variable->post_acc_hooks_) h(variable);
+  if (variable->leaf_hooks_) {
+    for (auto& h : variable->leaf_hooks_->post_acc) h(variable);
+  }
   return {};
 }
 

@@ -85,10 +85,21 @@ class TensorImpl {
   uint32_t output_nr_ = 0;
   Tensor grad_;
   std::weak_ptr<AccumulateGrad> grad_accumulator_;
-  std::vector<Hook> hooks_;  // leaf hooks; a non-leaf's hooks live on its grad_fn
-  // Leaf hooks called with the leaf after its .grad was accumulated (return value ignored):
-  // Tensor.register_post_accumulate_grad_hook.
-  std::vector<Hook> post_acc_hooks_;
+  // Leaf hooks, allocated by the first registration: every tensor had carried their two empty
+  // vectors (48 bytes; a graph's intermediates never have any).
+  struct LeafHooks {
+    std::vector<Hook> hooks;  // a non-leaf's hooks live on its grad_fn
+    // Called with the leaf after its .grad was accumulated (return value ignored):
+    // Tensor.register_post_accumulate_grad_hook.
+    std::vector<Hook> post_acc;
+  };
+  std::unique_ptr<LeafHooks> leaf_hooks_;
+  std::vector<Hook>& hooks() { return leaf_hooks().hooks; }
+  std::vector<Hook>& post_acc_hooks() { return leaf_hooks().post_acc; }
+  LeafHooks& leaf_hooks() {
+    if (!leaf_hooks_) leaf_hooks_ = std::make_unique<LeafHooks>();
+    return *leaf_hooks_;
+  }
 
   bool requires_grad() const { return requires_grad_; }
   bool is_leaf() const { return grad_fn_ == nullptr; }
