@@ -16,17 +16,21 @@
 namespace fastgrad {
 namespace {
 
-// One node's bookkeeping during a backward pass: its dependency count (-1 once queued) and the
-// gradients summed so far for its outputs (output 0 inline: most nodes have one output).
+// One node's bookkeeping during a backward pass: its dependency count (-1 once queued), its
+// slot in the hash table, and the gradients summed so far for its outputs (output 0 inline: most
+// nodes have one output; the others out of line). 40 bytes: a 10^6-node graph's pass holds one
+// per node.
 struct NodeTask {
   Node* node = nullptr;
   int dependencies = 0;
+  uint32_t slot = 0;
   Tensor first;
-  std::vector<Tensor> rest;
-  Tensor& slot(uint32_t nr) {
+  std::unique_ptr<std::vector<Tensor>> rest;
+  Tensor& slot_of(uint32_t nr) {
     if (nr == 0) return first;
-    if (rest.size() < nr) rest.resize(nr);
-    return rest[nr - 1];
+    if (!rest) rest = std::make_unique<std::vector<Tensor>>();
+    if (rest->size() < nr) rest->resize(nr);
+    return (*rest)[nr - 1];
   }
 };
 
@@ -42,6 +46,10 @@ std::atomic<uint32_t> g_next_pass{0};
 // hint is only a guess, checked against the task it names: another pass (a nested one, or one on
 // another thread through a shared part of a graph) may have overwritten it, and then the lookup
 // probes the table as before.
+// Memory (the pass runs while the whole graph is alive, so it adds to the peak): a slot is the
+// 4-byte index of its task (the key is the task's node), at most half the slots are used, and
+// tasks live in fixed chunks, so a task stays where it is (no copy of the whole array when it
+// grows, no old and new array alive at once): about 48 bytes per node, 106 before.
 class TaskTable {
  public:
   // Starts a pass: hints written by earlier passes no longer match.
@@ -54,74 +62,77 @@ class TaskTable {
     const uint64_t h = n->task_hint_.load(std::memory_order_relaxed);
     if (static_cast<uint32_t>(h >> 32) == pass_) {
       const auto i = static_cast<uint32_t>(h);
-      if (i < tasks_.size() && tasks_[i].node == n) {
+      if (i < size_ && task(i).node == n) {
         if (fresh) *fresh = false;
-        return tasks_[i];
+        return task(i);
       }
     }
     return probe(n, fresh);
   }
   // Empties the table (gradients still held are released), keeping its memory unless a big
-  // graph grew it past kKeepSlots: a 10^6-node pass must not pin 100 MB for the thread's life.
+  // graph grew it past kKeepSlots: a 10^6-node pass must not pin 50 MB for the thread's life.
   void clear() {
     if (slots_.size() > kKeepSlots) {
       *this = TaskTable();
       return;
     }
-    for (size_t i : used_) slots_[i].key = nullptr;
-    used_.clear();
-    tasks_.clear();
+    for (uint32_t i = 0; i < size_; ++i) {
+      NodeTask& t = task(i);
+      slots_[t.slot] = kEmpty;
+      t = NodeTask();
+    }
+    size_ = 0;
   }
 
  private:
-  struct Slot {
-    Node* key = nullptr;
-    uint32_t val = 0;
-  };
   static constexpr size_t kKeepSlots = size_t(1) << 16;
+  static constexpr uint32_t kEmpty = UINT32_MAX;
+  static constexpr int kChunkBits = 10;
+  static constexpr uint32_t kChunk = 1u << kChunkBits;
+  NodeTask& task(uint32_t i) { return chunks_[i >> kChunkBits][i & (kChunk - 1)]; }
   size_t index(Node* n) const {
     auto h = reinterpret_cast<uintptr_t>(n) >> 4;
     return (h * 0x9E3779B97F4A7C15ull >> 20) & (slots_.size() - 1);
   }
   NodeTask& found(Node* n, uint32_t v) {
     n->task_hint_.store(uint64_t(pass_) << 32 | v, std::memory_order_relaxed);
-    return tasks_[v];
+    return task(v);
   }
   NodeTask& probe(Node* n, bool* fresh) {
-    if (2 * (tasks_.size() + 1) > slots_.size()) rehash(slots_.empty() ? 1024 : 2 * slots_.size());
+    if (2 * (size_t(size_) + 1) > slots_.size()) rehash(slots_.empty() ? 1024 : 2 * slots_.size());
     size_t i = index(n);
     for (;; i = (i + 1) & (slots_.size() - 1)) {
-      if (slots_[i].key == n) {
+      const uint32_t v = slots_[i];
+      if (v == kEmpty) break;
+      if (task(v).node == n) {
         if (fresh) *fresh = false;
-        return found(n, slots_[i].val);
+        return found(n, v);
       }
-      if (slots_[i].key == nullptr) break;
     }
-    const auto v = static_cast<uint32_t>(tasks_.size());
-    slots_[i] = {n, v};
-    used_.push_back(i);
-    tasks_.emplace_back();
-    tasks_.back().node = n;
+    const uint32_t v = size_;
+    if ((v >> kChunkBits) == chunks_.size()) chunks_.push_back(std::make_unique<NodeTask[]>(kChunk));
+    ++size_;
+    slots_[i] = v;
+    NodeTask& t = task(v);
+    t.node = n;
+    t.slot = static_cast<uint32_t>(i);
     if (fresh) *fresh = true;
     return found(n, v);
   }
   void rehash(size_t cap) {
-    std::vector<Slot> old(cap);
-    old.swap(slots_);
-    used_.clear();
-    for (const Slot& s : old) {
-      if (s.key == nullptr) continue;
-      size_t i = index(s.key);
-      while (slots_[i].key != nullptr) i = (i + 1) & (slots_.size() - 1);
-      slots_[i] = s;
-      used_.push_back(i);
+    slots_.assign(cap, kEmpty);
+    for (uint32_t v = 0; v < size_; ++v) {
+      NodeTask& t = task(v);
+      size_t i = index(t.node);
+      while (slots_[i] != kEmpty) i = (i + 1) & (slots_.size() - 1);
+      slots_[i] = v;
+      t.slot = static_cast<uint32_t>(i);
     }
   }
-  std::vector<Slot> slots_;
-  std::vector<size_t> used_;
-  // A reference from get() stays valid until the next insertion; all insertions happen in the
-  // dependency walk, before any reference is kept.
-  std::vector<NodeTask> tasks_;
+  std::vector<uint32_t> slots_;
+  // Tasks by insertion index, kChunk to a chunk: a reference from get() stays valid.
+  std::vector<std::unique_ptr<NodeTask[]>> chunks_;
+  uint32_t size_ = 0;
   uint32_t pass_ = 0;
 };
 
@@ -169,7 +180,7 @@ bool sum_in_place(const Tensor& slot, const Tensor& g) {
 }
 
 void accumulate(NodeTask& task, uint32_t nr, Tensor g) {
-  Tensor& slot = task.slot(nr);
+  Tensor& slot = task.slot_of(nr);
   if (!slot) slot = std::move(g);
   else if (!sum_in_place(slot, g)) slot = add(slot, g);
 }
@@ -264,8 +275,8 @@ FG_STEP void input_grads(Node* node, NodeTask& task, bool create_graph,
   grads.clear();
   grads.resize(node->num_outputs());
   if (!grads.empty()) grads[0] = std::move(task.first);
-  for (size_t k = 1; k < grads.size() && k <= task.rest.size(); ++k) {
-    grads[k] = std::move(task.rest[k - 1]);
+  for (size_t k = 1; task.rest && k < grads.size() && k <= task.rest->size(); ++k) {
+    grads[k] = std::move((*task.rest)[k - 1]);
   }
   for (size_t k = 0; k < grads.size(); ++k) {
     if (!grads[k]) grads[k] = full(node->output_meta_[k].shape, 0.0, node->output_meta_[k].dtype);
@@ -326,7 +337,7 @@ FG_STEP void route_gradients(Node* node, GradList& outs, TaskTable& tasks,
     NodeTask& t = tasks.get(e.fn.get());
     Tensor g = i < outs.size() ? std::move(outs[i]) : nullptr;
     if (g) {
-      const TensorMeta& m = node->input_meta_[i];
+      const TensorMeta& m = e.fn->output_meta_[e.input_nr];  // the input's (Node::input_meta)
       if (g->shape() != m.shape) g = sum_to(g, m.shape);
       if (g->dtype() != m.dtype) g = to_dtype(g, m.dtype);
       accumulate(t, e.input_nr, std::move(g));

@@ -2,7 +2,9 @@
 // and destruction without recursion (see Note [Non-recursive node destruction]).
 #include "autograd/node.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -32,12 +34,10 @@ std::string AnomalyMode::trace() { return g_trace_fn ? g_trace_fn() : std::strin
 bool KeepOutputsMode::is_enabled() { return t_modes.keep_outputs; }
 void KeepOutputsMode::set_enabled(bool enabled) { t_modes.keep_outputs = enabled; }
 
-static std::atomic<uint64_t> g_next_seq{0};
-
 static std::atomic<int64_t> g_live_nodes{0};
 int64_t Node::live_count() { return g_live_nodes.load(); }
 
-Node::Node() : seq_nr_(g_next_seq.fetch_add(1, std::memory_order_relaxed)) {
+Node::Node() {
   g_live_nodes.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -58,6 +58,14 @@ void steal(Pending& p, std::shared_ptr<Node>& fn) {
   if (fn && fn.use_count() == 1) p.nodes.push_back(std::move(fn));
 }
 
+// A reference the list drops later, whether or not it is the last: in a chain of n-d ops a node's
+// next edge and its saved input's grad_fn hold the same node, neither was the last when the other
+// was looked at, and a 10^5-node chain dropped without backward recursed through the member
+// destructors until the stack overflowed.
+void hand_over(Pending& p, std::shared_ptr<Node>& fn) {
+  if (fn) p.nodes.push_back(std::move(fn));
+}
+
 void drain(Pending& p) {
   if (p.draining) return;
   p.draining = true;
@@ -73,9 +81,18 @@ void drain(Pending& p) {
 Node::~Node() {
   g_live_nodes.fetch_sub(1, std::memory_order_relaxed);
   Pending& p = pending();
-  for (auto& e : next_edges_) steal(p, e.fn);
+  // A saved input's grad_fn is usually also a next edge's node: both references go to the list
+  // (neither is the last while the other is held), which then drops them.
+  bool handed = false;
   for (auto& s : saved_) {
-    if (s.tensor && s.tensor.use_count() == 1) steal(p, s.tensor->grad_fn_);
+    if (TensorImpl* t = s.tensor(); t && t->grad_fn_ && s.ref.use_count() == 1) {
+      hand_over(p, t->grad_fn_);
+      handed = true;
+    }
+  }
+  for (auto& e : next_edges_) {
+    if (handed) hand_over(p, e.fn);
+    else steal(p, e.fn);
   }
   drain(p);
 }
@@ -85,7 +102,7 @@ void Node::release_saved() {
   // ~Node order).
   Pending& p = pending();
   for (auto& s : saved_) {
-    if (s.tensor && s.tensor.use_count() == 1) steal(p, s.tensor->grad_fn_);
+    if (TensorImpl* t = s.tensor(); t && s.ref.use_count() == 1) steal(p, t->grad_fn_);
   }
   saved_.clear();
   drain(p);
@@ -93,17 +110,39 @@ void Node::release_saved() {
 }
 
 void Node::save(const Tensor& t, bool is_output) {
-  SavedTensor s;
-  s.saved_version = t ? t->version() : 0;
-  if (t && is_output) {
-    s.tensor = detach(t);
-    s.output_of = weak_from_this();
-    s.output_nr = t->output_nr_;
-    s.is_output = true;
-  } else {
-    s.tensor = t;
+  SavedTensor& s = saved_.emplace_back();
+  if (!t) return;
+  s.saved_version = t->version();
+  s.is_output = is_output;
+  FG_ASSERT(!is_output || t->output_nr_ <= SavedTensor::kMaxIndex, "save: output ",
+            t->output_nr_, " of ", name(), " is past the ", SavedTensor::kMaxIndex, " that fit");
+  // Note [Compact saved scalars].
+  if (t->dim() == 0 && static_cast<uint64_t>(t->offset()) <= UINT32_MAX) {
+    if (is_output) {
+      s.kind = SavedTensor::kOutput0d;
+      s.index = t->output_nr_;
+    } else if (t->grad_fn_) {
+      for (size_t k = 0; k < next_edges_.size() && k <= SavedTensor::kMaxIndex; ++k) {
+        if (next_edges_[k].fn == t->grad_fn_ && next_edges_[k].input_nr == t->output_nr_) {
+          s.kind = SavedTensor::kInput0d;
+          s.index = static_cast<uint32_t>(k);
+          break;
+        }
+      }
+    }
+    if (s.kind != SavedTensor::kTensor) {
+      s.ref = t->storage();
+      s.offset = static_cast<uint32_t>(t->offset());
+      s.dtype = static_cast<uint8_t>(t->dtype());
+      return;
+    }
   }
-  saved_.push_back(std::move(s));
+  if (is_output) {
+    s.ref = detach(t);
+    s.index = t->output_nr_;
+  } else {
+    s.ref = t;
+  }
 }
 
 Tensor Node::saved(size_t i) {
@@ -115,37 +154,55 @@ Tensor Node::saved(size_t i) {
                    "backward if you need to backward twice.");
   FG_ASSERT(i < saved_.size(), "saved tensor index out of range in ", name());
   SavedTensor& s = saved_[i];
+  if (!s.ref) return nullptr;
+  const bool compact = s.kind != SavedTensor::kTensor;
+  Storage* st = compact ? static_cast<Storage*>(s.ref.get()) : s.tensor()->storage().get();
   // See Note [Version counter]: an in-place op on a saved tensor would make this rule silently
   // use the new values, so refuse. One atomic load per unpack.
-  if (s.tensor && s.tensor->version() != s.saved_version) {
+  if (const int64_t v = st->version.load(); v != s.saved_version) {
+    Shape shape = compact ? Shape() : s.tensor()->shape();
     throw std::runtime_error(str_cat(
         "one of the variables needed for gradient computation has been modified by an in-place "
         "operation: saved tensor ",
-        i, " of ", name(), " (shape ", s.tensor->shape(), ") is at version ", s.tensor->version(),
-        "; expected version ", s.saved_version,
+        i, " of ", name(), " (shape ", shape, ") is at version ", v, "; expected version ",
+        s.saved_version,
         " instead. Use the out-of-place op, or clone() the tensor before modifying it."));
   }
-  if (!s.is_output || !s.tensor) return s.tensor;
-  // An output: re-attach this node as its grad_fn so create_graph differentiates through it.
-  auto fn = s.output_of.lock();
-  if (!fn || !GradMode::is_enabled()) return s.tensor;
-  Tensor t = detach(s.tensor);
+  if (!compact && !s.is_output) return std::static_pointer_cast<TensorImpl>(s.ref);
+  Tensor t = compact ? pool::make<TensorImpl>(std::static_pointer_cast<Storage>(s.ref), s.offset,
+                                              Shape(), Shape(), static_cast<DType>(s.dtype))
+                     : nullptr;
+  if (!GradMode::is_enabled()) return compact ? t : std::static_pointer_cast<TensorImpl>(s.ref);
+  // Re-attach the history: an output gets this node as its grad_fn (so create_graph
+  // differentiates through it), a compact input the one it had (its next edge).
+  std::shared_ptr<Node> fn;
+  uint32_t nr = s.index;
+  if (s.is_output) {
+    fn = weak_from_this().lock();
+  } else {
+    const Edge& e = next_edges_[s.index];
+    fn = e.fn;
+    nr = e.input_nr;
+  }
+  if (!fn) return compact ? t : std::static_pointer_cast<TensorImpl>(s.ref);
+  if (!compact) t = detach(std::static_pointer_cast<TensorImpl>(s.ref));
   t->grad_fn_ = std::move(fn);
-  t->output_nr_ = s.output_nr;
+  t->output_nr_ = nr;
   t->requires_grad_ = true;
   return t;
 }
 
 AccumulateGrad::AccumulateGrad(Tensor v) : variable(std::move(v)) {
-  input_meta_.push_back({variable->shape(), variable->dtype()});
   output_meta_.push_back({variable->shape(), variable->dtype()});
 }
 
 GradList AccumulateGrad::apply(std::vector<Tensor>& grads) {
   Tensor g = grads[0];
-  for (auto& h : variable->hooks_) {
-    Tensor r = h(g);
-    if (r) g = r;
+  if (variable->leaf_hooks_) {
+    for (auto& h : variable->leaf_hooks_->hooks) {
+      Tensor r = h(g);
+      if (r) g = r;
+    }
   }
   if (!g) return {};
   const bool build_graph = GradMode::is_enabled();
@@ -167,7 +224,9 @@ GradList AccumulateGrad::apply(std::vector<Tensor>& grads) {
     copy_(acc, sum_);
   }
   // Tensor.register_post_accumulate_grad_hook: after .grad holds this gradient.
-  for (auto& h : variable->post_acc_hooks_) h(variable);
+  if (variable->leaf_hooks_) {
+    for (auto& h : variable->leaf_hooks_->post_acc) h(variable);
+  }
   return {};
 }
 
@@ -205,11 +264,8 @@ template <class In, class Out>
 void set_history_of(const std::shared_ptr<Node>& node, const In& inputs, const Out& outputs,
                     Modes modes = t_modes) {
   node->next_edges_.reserve(inputs.size());
-  node->input_meta_.reserve(inputs.size());
   for (const Tensor& t : inputs) {
     node->next_edges_.push_back(t && t->requires_grad_ ? gradient_edge(t) : Edge{});
-    node->input_meta_.push_back(t ? TensorMeta{t->shape(), t->dtype()}
-                                  : TensorMeta{{}, DType::Float32});
   }
   if (modes.anomaly) node->extras().creation_trace = AnomalyMode::trace();
   const bool keep = modes.keep_outputs;
@@ -230,6 +286,21 @@ void set_history_of(const std::shared_ptr<Node>& node, const In& inputs, const O
 void set_history(const std::shared_ptr<Node>& node, const std::vector<Tensor>& inputs,
                  const std::vector<Tensor>& outputs) {
   set_history_of(node, inputs, outputs);
+}
+
+// Called by ~TensorImpl for a tensor with history: the node's weak pointer to it (output0_ or
+// more_outputs) would otherwise keep the dead tensor's memory (one block with its control block)
+// until the node dies; a chain of scalar ops paid ~290 bytes per op for it. Only an expired
+// pointer is reset: after rebase_history it may name another, live, tensor.
+void forget_output(TensorImpl& t) {
+  Node* n = t.grad_fn_.get();
+  const uint32_t nr = t.output_nr_;
+  if (nr == 0) {
+    if (n->output0_.expired()) n->output0_.reset();
+  } else if (n->extras_ && nr <= n->extras_->more_outputs.size()) {
+    auto& w = n->extras_->more_outputs[nr - 1];
+    if (w.expired()) w.reset();
+  }
 }
 
 const std::string& Node::creation_trace() const {

@@ -26,15 +26,29 @@ struct TensorMeta {
   DType dtype;
 };
 
-// Note [Saved tensors]: an input is saved as itself; an output is saved as a detached alias plus
-// a weak pointer to the node (a strong one would be a cycle node -> output -> grad_fn == node).
-// release_saved() drops them after backward unless retain_graph; unpacking after that raises.
+// Note [Saved tensors]: an input is saved as itself; an output is saved as a detached alias
+// (this node is re-attached as its grad_fn on unpack, from weak_from_this(): a strong pointer
+// would be a cycle node -> output -> grad_fn == node). release_saved() drops them after backward
+// unless retain_graph; unpacking after that raises.
+// Note [Compact saved scalars]: a 0-d non-leaf input, or a 0-d output, is saved as its Storage
+// alone (plus offset and dtype); its TensorImpl is rebuilt on unpack, with the grad_fn and output
+// number it had (an input's come from its next edge, an output's from this node). Saving the
+// TensorImpl itself kept it alive for the graph's lifetime: in a chain of scalar ops that was
+// 290 of the ~900 bytes each op cost. The storage keeps the version counter (Note [Version
+// counter]), so an in-place change after saving is still refused on unpack.
 struct SavedTensor {
-  Tensor tensor;
-  std::weak_ptr<Node> output_of;
-  uint32_t output_nr = 0;
-  bool is_output = false;
+  enum Kind : uint8_t { kTensor = 0, kInput0d = 1, kOutput0d = 2 };
+  static constexpr uint32_t kMaxIndex = (1u << 20) - 1;
+  std::shared_ptr<void> ref;  // the TensorImpl (kTensor) or its Storage (the 0-d kinds)
   int64_t saved_version = 0;
+  uint32_t offset = 0;  // 0-d kinds: the element's offset in the storage
+  // kInput0d: the next edge it came through; outputs: the output number.
+  uint32_t index : 20;
+  uint32_t kind : 2;
+  uint32_t is_output : 1;
+  uint32_t dtype : 8;  // 0-d kinds: a DType
+  SavedTensor() : index(0), kind(kTensor), is_output(0), dtype(0) {}
+  TensorImpl* tensor() const { return kind == kTensor ? static_cast<TensorImpl*>(ref.get()) : nullptr; }
 };
 
 // What a backward function returns: one gradient per forward input, null for "no gradient".
@@ -83,9 +97,16 @@ class Node : public std::enable_shared_from_this<Node> {
 
   // Inline for the one- and two-input ops nearly every node is (small_vec.h).
   SmallVec<Edge, 2> next_edges_;
-  SmallVec<TensorMeta, 2> input_meta_;
   SmallVec<TensorMeta, 1> output_meta_;
-  uint64_t seq_nr_;
+  // Shape and dtype of forward input i, which requires grad (its edge is valid): the output
+  // metadata of the node its edge leads to. Not stored per node (Note [Compact saved scalars]
+  // has the memory figures): that node recorded it when it made the tensor, an AccumulateGrad
+  // when it was made for the leaf.
+  const TensorMeta& input_meta(size_t i) const {
+    const Edge& e = next_edges_[i];
+    FG_ASSERT(e.fn, "input_meta: input ", i, " of ", name(), " does not require grad");
+    return e.fn->output_meta_[e.input_nr];
+  }
   bool released_ = false;
   // Where this node's task is in the backward pass that last looked it up (engine.cpp, Note
   // [Task table]): pass id << 32 | index. Only a hint.

@@ -569,7 +569,7 @@ Tensor to_dtype(const Tensor& x, DType d) {
   return out;
 }
 static GradList to_dtype_rule(FnNode& n, const Grads& g) {
-  return {to_dtype(g[0], n.input_meta_[0].dtype)};
+  return {to_dtype(g[0], n.input_meta(0).dtype)};
 }
 
 static GradList identity_rule(FnNode& n, const Grads& g);

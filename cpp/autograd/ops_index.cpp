@@ -47,7 +47,7 @@ Tensor take(const Tensor& x, const Tensor& pos) {
 }
 // saved(0) is pos; the positions' own gradient is always None (here and in put_add).
 static GradList take_rule(FnNode& n, const Grads& g) {
-  return {put_add(g[0], n.saved(0), n.input_meta_[0].shape), nullptr};
+  return {put_add(g[0], n.saved(0), n.input_meta(0).shape), nullptr};
 }
 
 static GradList put_add_rule(FnNode& n, const Grads& g);

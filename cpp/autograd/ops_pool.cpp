@@ -13,7 +13,7 @@ using Grads = std::vector<Tensor>;
 
 // saved(0) = positions (int64, the output's shape).
 GradList max_pool2d_rule(FnNode& n, const Grads& g) {
-  return {put_add(g[0], n.saved(0), n.input_meta_[0].shape)};
+  return {put_add(g[0], n.saved(0), n.input_meta(0).shape)};
 }
 
 }  // namespace

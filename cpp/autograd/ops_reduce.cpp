@@ -279,7 +279,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
   return out;
 }
 static GradList sum_rule(FnNode& n, const Grads& g) {
-  const Shape& in = n.input_meta_[0].shape;
+  const Shape& in = n.input_meta(0).shape;
   Tensor gk = to_keepdim(g[0], ReduceArgs::of(n).keepdim_shape);
   return {gk->shape() == in ? gk : expand(gk, in)};
 }

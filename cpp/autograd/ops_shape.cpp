@@ -160,7 +160,7 @@ Tensor reshape(const Tensor& x, const Shape& spec) {
   return out;
 }
 static GradList reshape_rule(FnNode& n, const Grads& g) {
-  return {reshape(g[0], n.input_meta_[0].shape)};
+  return {reshape(g[0], n.input_meta(0).shape)};
 }
 
 static GradList permute_rule(FnNode& n, const Grads& g);
@@ -220,7 +220,7 @@ Tensor expand(const Tensor& x, const Shape& spec) {
   return out;
 }
 static GradList expand_rule(FnNode& n, const Grads& g) {
-  return {sum_to(g[0], n.input_meta_[0].shape)};
+  return {sum_to(g[0], n.input_meta(0).shape)};
 }
 
 static GradList slice_rule(FnNode& n, const Grads& g);
@@ -237,7 +237,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t stop, int64_t 
 }
 static GradList slice_rule(FnNode& n, const Grads& g) {
   const SliceArgs a = SliceArgs::of(n);
-  return {slice_backward(g[0], n.input_meta_[0].shape, a.dim, a.start, a.stop, a.step)};
+  return {slice_backward(g[0], n.input_meta(0).shape, a.dim, a.start, a.stop, a.step)};
 }
 
 // --- fresh tensors -------------------------------------------------------------------------------

@@ -39,13 +39,13 @@ class SmallVec {
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  T* begin() { return data_; }
-  T* end() { return data_ + size_; }
-  const T* begin() const { return data_; }
-  const T* end() const { return data_ + size_; }
-  T& operator[](size_t i) { return data_[i]; }
-  const T& operator[](size_t i) const { return data_[i]; }
-  T& back() { return data_[size_ - 1]; }
+  T* begin() { return data(); }
+  T* end() { return data() + size_; }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size_; }
+  T& operator[](size_t i) { return data()[i]; }
+  const T& operator[](size_t i) const { return data()[i]; }
+  T& back() { return data()[size_ - 1]; }
 
   void reserve(size_t n) {
     if (n > cap_) grow(n);
@@ -53,7 +53,7 @@ class SmallVec {
   template <class... A>
   T& emplace_back(A&&... args) {
     if (size_ == cap_) grow(2 * cap_);
-    T* p = ::new (static_cast<void*>(data_ + size_)) T(std::forward<A>(args)...);
+    T* p = ::new (static_cast<void*>(data() + size_)) T(std::forward<A>(args)...);
     ++size_;
     return *p;
   }
@@ -61,27 +61,32 @@ class SmallVec {
   void push_back(T&& v) { emplace_back(std::move(v)); }
   // Destroys the elements last to first; the capacity stays.
   void clear() {
-    while (size_ != 0) data_[--size_].~T();
+    T* d = data();
+    while (size_ != 0) d[--size_].~T();
   }
 
  private:
+  // The heap pointer shares the inline elements' bytes (a graph node has three SmallVecs, and a
+  // 10^6-node graph pays for each of their bytes): the capacity tells which is in use.
+  bool on_heap() const { return cap_ > N; }
   T* inline_data() { return reinterpret_cast<T*>(inline_); }
+  const T* inline_data() const { return reinterpret_cast<const T*>(inline_); }
+  T* data() { return on_heap() ? heap_ : inline_data(); }
+  const T* data() const { return on_heap() ? heap_ : inline_data(); }
   void release() {
     clear();
-    if (data_ != inline_data()) ::operator delete(data_);
-    data_ = inline_data();
+    if (on_heap()) ::operator delete(heap_);
     cap_ = N;
   }
   void take(SmallVec& o) {  // *this is empty with inline storage
-    if (o.data_ != o.inline_data()) {
-      data_ = o.data_;
+    if (o.on_heap()) {
+      heap_ = o.heap_;
       cap_ = o.cap_;
-      o.data_ = o.inline_data();
       o.cap_ = N;
     } else {
       for (uint32_t i = 0; i < o.size_; ++i) {
-        ::new (static_cast<void*>(data_ + i)) T(std::move(o.data_[i]));
-        o.data_[i].~T();
+        ::new (static_cast<void*>(inline_data() + i)) T(std::move(o.inline_data()[i]));
+        o.inline_data()[i].~T();
       }
     }
     size_ = o.size_;
@@ -89,19 +94,22 @@ class SmallVec {
   }
   void grow(size_t n) {
     T* p = static_cast<T*>(::operator new(n * sizeof(T)));
+    T* d = data();
     for (size_t i = 0; i < size_; ++i) {
-      ::new (static_cast<void*>(p + i)) T(std::move(data_[i]));
-      data_[i].~T();
+      ::new (static_cast<void*>(p + i)) T(std::move(d[i]));
+      d[i].~T();
     }
-    if (data_ != inline_data()) ::operator delete(data_);
-    data_ = p;
+    if (on_heap()) ::operator delete(heap_);
+    heap_ = p;
     cap_ = static_cast<uint32_t>(n);
   }
 
-  T* data_ = inline_data();
+  union {
+    T* heap_;
+    alignas(T) unsigned char inline_[N * sizeof(T)];
+  };
   uint32_t size_ = 0;
   uint32_t cap_ = N;
-  alignas(T) unsigned char inline_[N * sizeof(T)];
 };
 
 }  // namespace fastgrad

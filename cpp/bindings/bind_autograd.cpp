@@ -138,7 +138,7 @@ void bind_autograd(py::module_& m) {
         "a .grad (this tensor is ",
         (t->is_leaf() ? "a leaf that does not require grad" : "not a leaf"), ")");
     auto ref = std::make_shared<PyRef>(std::move(fn));
-    t->post_acc_hooks_.push_back([ref](const Tensor& leaf) -> Tensor {
+    t->post_acc_hooks().push_back([ref](const Tensor& leaf) -> Tensor {
       py::gil_scoped_acquire gil;
       ref->obj(leaf);
       return nullptr;

@@ -58,11 +58,8 @@ Tensor from_numpy(py::array a) {
              "use fastgrad.tensor(a) to copy it");
     strides.push_back(a.strides(i) / item);
   }
-  auto st = pool::make<Storage>();
-  auto owner = std::make_shared<PyRef>(py::reinterpret_borrow<py::object>(a));
-  st->holder = owner;
-  st->data = const_cast<void*>(a.data());
-  st->nbytes = a.nbytes();
+  auto st = foreign_storage(std::make_shared<PyRef>(py::reinterpret_borrow<py::object>(a)),
+                            const_cast<void*>(a.data()), a.nbytes());
   return pool::make<TensorImpl>(std::move(st), 0, shape, strides, d);
 }
 

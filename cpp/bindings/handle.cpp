@@ -139,7 +139,7 @@ PyObject* register_hook(PyObject* self, PyObject* fn) {
         "register_hook: cannot register a hook on a tensor that does not require grad");
     FG_TYPE_CHECK(PyCallable_Check(fn), "register_hook: expected a callable");
     auto hook = make_hook(py::reinterpret_borrow<py::function>(fn));
-    if (t->is_leaf()) t->hooks_.push_back(std::move(hook));
+    if (t->is_leaf()) t->hooks().push_back(std::move(hook));
     else t->grad_fn_->extras().pre_hooks.emplace_back(t->output_nr_, std::move(hook));
     Py_RETURN_NONE;
   });

@@ -1,5 +1,7 @@
-// Note [Object pool]: per-thread free lists of blocks of 16 to 1024 bytes, one list per multiple
-// of 16. A freed block goes to the freeing thread's list (like glibc's tcache, but without its
+// Note [Object pool]: per-thread free lists of blocks of 8 to 1032 bytes, one list per size of
+// the form 16c + 8: glibc gives malloc(16c + 8) a chunk of 16c + 16 bytes (8 of header, the rest
+// usable), so such a block wastes nothing; rounding requests up to multiples of 16 had cost 16
+// bytes more on every other size (a 10^6-node graph is two pooled blocks per node). A freed block goes to the freeing thread's list (like glibc's tcache, but without its
 // 7-block limit), a request pops from the requesting thread's list and falls back to malloc.
 // Each list keeps at most kListBytes; the rest goes back to free(), so a 10^6-node graph does
 // not leave 250 MB behind. Lists are freed when their thread exits. Under AddressSanitizer the
@@ -21,8 +23,11 @@ constexpr bool kEnabled = false;
 #else
 constexpr bool kEnabled = true;
 #endif
-constexpr size_t kMaxBytes = 1024;
-constexpr size_t kClasses = kMaxBytes / 16;
+constexpr size_t kMaxBytes = 1032;
+constexpr size_t kClasses = kMaxBytes / 16 + 1;
+// Class c holds blocks of 16c + 8 bytes.
+inline size_t class_of(size_t bytes) { return (bytes + 7) / 16; }
+inline size_t class_bytes(size_t c) { return 16 * c + 8; }
 constexpr size_t kListBytes = size_t(1) << 20;
 
 struct Block {
@@ -63,14 +68,14 @@ __attribute__((noinline)) void register_owner() {
 
 void* allocate(size_t bytes) {
   if (kEnabled && bytes <= kMaxBytes) {
-    const size_t c = (bytes + 15) / 16 - 1;
+    const size_t c = class_of(bytes);
     Lists* l = lists();
     if (Block* b = l->head[c]) {
       l->head[c] = b->next;
       --l->count[c];
       return b;
     }
-    void* p = std::malloc((c + 1) * 16);
+    void* p = std::malloc(class_bytes(c));
     if (!p) throw std::bad_alloc();
     return p;
   }
@@ -79,9 +84,9 @@ void* allocate(size_t bytes) {
 
 void deallocate(void* p, size_t bytes) noexcept {
   if (kEnabled && bytes <= kMaxBytes) {
-    const size_t c = (bytes + 15) / 16 - 1;
+    const size_t c = class_of(bytes);
     Lists* l = lists();
-    if (!l->dead && (l->count[c] + 1) * (c + 1) * 16 <= kListBytes) {
+    if (!l->dead && (l->count[c] + 1) * class_bytes(c) <= kListBytes) {
       if (!l->registered) {
         l->registered = true;
         register_owner();

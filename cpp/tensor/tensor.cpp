@@ -185,11 +185,13 @@ void stream_fence() {
 // Note [Inline storage]: a 0-d tensor (or any of at most kInlineBytes) keeps its data in the same
 // allocation as its Storage and control block: one malloc instead of a Storage plus a cached
 // buffer (a hash lookup and thread-local access each way). Scalar graphs are made of such
-// tensors; a 10^6-op chain saves ~100 bytes per op. 16-byte alignment is enough for every kernel
-// (they load unaligned: NumPy memory shared by from_numpy has no alignment promise either).
+// tensors; a 10^6-op chain saves ~100 bytes per op. 8 bytes (one element of any dtype) make the
+// block 56 bytes, a 64-byte malloc chunk (16 bytes had made it 80); 8-byte alignment is enough
+// for every kernel (they load unaligned: NumPy memory shared by from_numpy has no alignment
+// promise either).
 namespace {
 struct InlineStorage : Storage {
-  alignas(16) unsigned char bytes[kInlineBytes];
+  alignas(8) unsigned char bytes[kInlineBytes];
 };
 }  // namespace
 
@@ -201,15 +203,22 @@ std::shared_ptr<Storage> allocate_storage(int64_t nbytes) {
     return s;
   }
   auto s = pool::make<Storage>();
-  const size_t n = round_size(static_cast<size_t>(nbytes));
-  s->data = acquire_buffer(n);
-  s->owned_bytes = n;
+  s->data = acquire_buffer(round_size(static_cast<size_t>(nbytes)));
+  s->owns_buffer = true;
+  s->nbytes = nbytes;
+  return s;
+}
+
+std::shared_ptr<Storage> foreign_storage(std::shared_ptr<void> holder, void* data, int64_t nbytes) {
+  auto s = pool::make<ForeignStorage>();
+  s->holder = std::move(holder);
+  s->data = data;
   s->nbytes = nbytes;
   return s;
 }
 
 Storage::~Storage() {
-  if (owned_bytes != 0) release_buffer(data, owned_bytes);
+  if (owns_buffer) release_buffer(data, round_size(static_cast<size_t>(nbytes)));
 }
 
 int64_t shape_numel(const Shape& shape) {
@@ -247,7 +256,10 @@ static bool compute_contiguous(const Shape& shape, const Shape& strides) {
 
 static std::atomic<int64_t> g_live_tensors{0};
 int64_t TensorImpl::live_count() { return g_live_tensors.load(); }
-TensorImpl::~TensorImpl() { g_live_tensors.fetch_sub(1, std::memory_order_relaxed); }
+TensorImpl::~TensorImpl() {
+  g_live_tensors.fetch_sub(1, std::memory_order_relaxed);
+  if (grad_fn_) forget_output(*this);
+}
 
 TensorImpl::TensorImpl(std::shared_ptr<Storage> storage, int64_t offset, Shape shape, Shape strides,
                        DType dtype)

@@ -24,23 +24,29 @@ struct Storage {
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
-  // Memory owned by someone else (a NumPy array); null for fastgrad's own buffers, which the
-  // storage hands back to the caching allocator itself (no second control block per tensor).
-  std::shared_ptr<void> holder;
   void* data = nullptr;
   int64_t nbytes = 0;
-  size_t owned_bytes = 0;  // the rounded size of a cached buffer; 0 for foreign or inline memory
   // Note [Version counter]: shared by every view of this storage; in-place ops bump it. A saved
   // tensor records it when saved and Node::saved() refuses to unpack it if it has changed.
   std::atomic<int64_t> version{0};
   // Set once a view op (reshape, permute, expand, slice) aliases this memory: an in-place op
   // recorded by autograd on it would bypass the other alias's history, so it is refused.
   std::atomic<bool> has_views{false};
+  // A buffer of the caching allocator, of round_size(nbytes) bytes, which the storage hands back
+  // itself (no second control block per tensor); false for inline or foreign memory.
+  bool owns_buffer = false;
 };
 
-// Allocates `nbytes` of memory, 64-byte aligned from kInlineBytes + 1 bytes on and 16-byte aligned
+// Memory owned by someone else (a NumPy array), kept alive by `holder` (a subclass, so that
+// fastgrad's own storages, a 0-d tensor's above all, do not carry the 16 bytes).
+struct ForeignStorage : Storage {
+  std::shared_ptr<void> holder;
+};
+std::shared_ptr<Storage> foreign_storage(std::shared_ptr<void> holder, void* data, int64_t nbytes);
+
+// Allocates `nbytes` of memory, 64-byte aligned from kInlineBytes + 1 bytes on and 8-byte aligned
 // below (see Note [Inline storage]); throws std::bad_alloc (MemoryError) on failure.
-constexpr int64_t kInlineBytes = 16;
+constexpr int64_t kInlineBytes = 8;
 std::shared_ptr<Storage> allocate_storage(int64_t nbytes);
 
 int64_t shape_numel(const Shape& shape);
@@ -79,10 +85,21 @@ class TensorImpl {
   uint32_t output_nr_ = 0;
   Tensor grad_;
   std::weak_ptr<AccumulateGrad> grad_accumulator_;
-  std::vector<Hook> hooks_;  // leaf hooks; a non-leaf's hooks live on its grad_fn
-  // Leaf hooks called with the leaf after its .grad was accumulated (return value ignored):
-  // Tensor.register_post_accumulate_grad_hook.
-  std::vector<Hook> post_acc_hooks_;
+  // Leaf hooks, allocated by the first registration: every tensor had carried their two empty
+  // vectors (48 bytes; a graph's intermediates never have any).
+  struct LeafHooks {
+    std::vector<Hook> hooks;  // a non-leaf's hooks live on its grad_fn
+    // Called with the leaf after its .grad was accumulated (return value ignored):
+    // Tensor.register_post_accumulate_grad_hook.
+    std::vector<Hook> post_acc;
+  };
+  std::unique_ptr<LeafHooks> leaf_hooks_;
+  std::vector<Hook>& hooks() { return leaf_hooks().hooks; }
+  std::vector<Hook>& post_acc_hooks() { return leaf_hooks().post_acc; }
+  LeafHooks& leaf_hooks() {
+    if (!leaf_hooks_) leaf_hooks_ = std::make_unique<LeafHooks>();
+    return *leaf_hooks_;
+  }
 
   bool requires_grad() const { return requires_grad_; }
   bool is_leaf() const { return grad_fn_ == nullptr; }
@@ -95,6 +112,10 @@ class TensorImpl {
   int64_t numel_;
   bool contiguous_;
 };
+
+// Called by ~TensorImpl when the tensor has a grad_fn (autograd/node.cpp): the node stops
+// pointing at it weakly, so that the tensor's memory is freed now.
+void forget_output(TensorImpl& t);
 
 // A fresh contiguous tensor (memory not initialised).
 Tensor empty(const Shape& shape, DType dtype);
