@@ -110,7 +110,8 @@ class TaskTable {
       }
     }
     const uint32_t v = size_;
-    if ((v >> kChunkBits) == chunks_.size()) chunks_.push_back(std::make_unique<NodeTask[]>(kChunk));
+    if ((v >> kChunkBits) == chunks_.size())
+      chunks_.push_back(std::make_unique<NodeTask[]>(kChunk));
     ++size_;
     slots_[i] = v;
     NodeTask& t = task(v);

@@ -37,9 +37,7 @@ void KeepOutputsMode::set_enabled(bool enabled) { t_modes.keep_outputs = enabled
 static std::atomic<int64_t> g_live_nodes{0};
 int64_t Node::live_count() { return g_live_nodes.load(); }
 
-Node::Node() {
-  g_live_nodes.fetch_add(1, std::memory_order_relaxed);
-}
+Node::Node() { g_live_nodes.fetch_add(1, std::memory_order_relaxed); }
 
 // Note [Non-recursive node destruction]: a chain of 10^6 nodes would overflow the C stack if each
 // node's destructor destroyed the next one. Instead a node hands every node it owns exclusively
@@ -114,8 +112,8 @@ void Node::save(const Tensor& t, bool is_output) {
   if (!t) return;
   s.saved_version = t->version();
   s.is_output = is_output;
-  FG_ASSERT(!is_output || t->output_nr_ <= SavedTensor::kMaxIndex, "save: output ",
-            t->output_nr_, " of ", name(), " is past the ", SavedTensor::kMaxIndex, " that fit");
+  FG_ASSERT(!is_output || t->output_nr_ <= SavedTensor::kMaxIndex, "save: output ", t->output_nr_,
+            " of ", name(), " is past the ", SavedTensor::kMaxIndex, " that fit");
   // Note [Compact saved scalars].
   if (t->dim() == 0 && static_cast<uint64_t>(t->offset()) <= UINT32_MAX) {
     if (is_output) {

@@ -48,7 +48,9 @@ struct SavedTensor {
   uint32_t is_output : 1;
   uint32_t dtype : 8;  // 0-d kinds: a DType
   SavedTensor() : index(0), kind(kTensor), is_output(0), dtype(0) {}
-  TensorImpl* tensor() const { return kind == kTensor ? static_cast<TensorImpl*>(ref.get()) : nullptr; }
+  TensorImpl* tensor() const {
+    return kind == kTensor ? static_cast<TensorImpl*>(ref.get()) : nullptr;
+  }
 };
 
 // What a backward function returns: one gradient per forward input, null for "no gradient".

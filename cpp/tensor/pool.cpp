@@ -39,7 +39,7 @@ struct Lists {
   Block* head[kClasses];
   uint32_t count[kClasses];
   bool registered;  // the owner below will free the lists at thread exit
-  bool dead;        // ... and has: blocks freed later go to free()
+  bool dead;  // ... and has: blocks freed later go to free()
 };
 thread_local Lists t_lists;
 
