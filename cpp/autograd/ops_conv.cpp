@@ -78,20 +78,25 @@ Args args_of(FnNode& n) {
   return {vec2(v[0], v[1]), vec2(v[2], v[3]), vec2(v[4], v[5]), v[6]};
 }
 
-// conv2d(x, w): dx = conv_transpose2d(g, w) at x's size, dw = conv2d_weight(x, g).
-GradList conv2d_rule(FnNode& n, const Grads& g) {
+// dx, dw of y = conv2d(x, w) for y's gradient gy: dx = conv_transpose2d(gy, w) at x's size, dw =
+// conv2d_weight(x, gy); each only when needed. Saved: x, w; ints: the params, then x's H, W.
+std::pair<Tensor, Tensor> conv2d_grads(FnNode& n, const Tensor& gy) {
   const Args a = args_of(n);
   const auto& v = n.ints();
   Tensor dx, dw;
   if (n.needs_input_grad(0)) {
-    dx = conv_transpose2d(g[0], n.saved(1), a.stride, a.padding, a.dilation, a.groups,
-                          {v[7], v[8]});
+    dx = conv_transpose2d(gy, n.saved(1), a.stride, a.padding, a.dilation, a.groups, {v[7], v[8]});
   }
   if (n.needs_input_grad(1)) {
-    dw = conv2d_weight(n.saved(0), g[0], n.saved(1)->shape(), a.stride, a.padding, a.dilation,
+    dw = conv2d_weight(n.saved(0), gy, n.saved(1)->shape(), a.stride, a.padding, a.dilation,
                        a.groups);
   }
   return {dx, dw};
+}
+
+GradList conv2d_rule(FnNode& n, const Grads& g) {
+  auto [dx, dw] = conv2d_grads(n, g[0]);
+  return {std::move(dx), std::move(dw)};
 }
 
 // conv_transpose2d(gy, w) -> dx: linear in each; d gy = conv2d(G, w), d w = conv2d_weight(G, gy).
@@ -124,27 +129,21 @@ GradList conv2d_weight_rule(FnNode& n, const Grads& g) {
 // conv2d_fused(x, w, b, relu) = relu?(conv2d(x, w) + b): g masked by the output when relu (the
 // mask of relu's own rule), then conv2d's rule and db = the masked g summed over (N, OH, OW).
 GradList conv2d_fused_rule(FnNode& n, const Grads& g) {
-  const Args a = args_of(n);
-  const auto& v = n.ints();
-  const Tensor gy = v[9] ? relu_backward(g[0], n.saved(2)) : g[0];
-  Tensor dx, dw, db;
-  if (n.needs_input_grad(0)) {
-    dx = conv_transpose2d(gy, n.saved(1), a.stride, a.padding, a.dilation, a.groups, {v[7], v[8]});
-  }
-  if (n.needs_input_grad(1)) {
-    dw = conv2d_weight(n.saved(0), gy, n.saved(1)->shape(), a.stride, a.padding, a.dilation,
-                       a.groups);
-  }
-  if (n.needs_input_grad(2)) db = sum(gy, {0, 2, 3}, false);
-  return {dx, dw, db};
+  const Tensor gy = n.ints()[9] ? relu_backward(g[0], n.saved(2)) : g[0];
+  auto [dx, dw] = conv2d_grads(n, gy);
+  Tensor db = n.needs_input_grad(2) ? sum(gy, {0, 2, 3}, false) : Tensor();
+  return {std::move(dx), std::move(dw), std::move(db)};
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stride,
-              const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
-              int64_t groups) {
-  const char* op = "conv2d";
+// The checks and geometry of a forward convolution of x (N, C, H, W) with w (O, C/groups, KH,
+// KW), the output size following from the arguments.
+struct ForwardPlan {
+  Params p;
+  ConvGeom geo;
+};
+ForwardPlan forward_plan(const char* op, const Tensor& x, const Tensor& w,
+                         const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                         const std::vector<int64_t>& dilation, int64_t groups) {
   const Params p = parse(op, stride, padding, dilation, groups);
   check_float_pair(op, x, w);
   const Shape& xs = x->shape();
@@ -155,8 +154,17 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stri
   const int64_t OW = out_size(xs[3], ws[3], p.sw, p.pw, p.dw);
   FG_CHECK(OH > 0 && OW > 0, op, ": input of shape ", xs, " (padded ", xs[2] + 2 * p.ph, "x",
            xs[3] + 2 * p.pw, ") is smaller than the dilated kernel of weight shape ", ws);
-  const ConvGeom geo = geometry(op, xs, ws, p, OH, OW);
-  Tensor out = empty({xs[0], ws[0], OH, OW}, x->dtype());
+  return {p, geometry(op, xs, ws, p, OH, OW)};
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stride,
+              const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+              int64_t groups) {
+  const char* op = "conv2d";
+  const auto [p, geo] = forward_plan(op, x, w, stride, padding, dilation, groups);
+  Tensor out = empty({geo.N, geo.O, geo.OH, geo.OW}, x->dtype());
   const Tensor xc = dense(x), wc = dense(w);
   FG_DISPATCH_FLOAT(
       x->dtype(), op, T,
@@ -164,7 +172,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const std::vector<int64_t>& stri
   if (auto n = make_fn_node("Conv2dBackward", conv2d_rule, {x, w}, {out})) {
     n->save(x);
     n->save(w);
-    save_params(*n, p, xs[2], xs[3], 0, 0);
+    save_params(*n, p, geo.H, geo.W, 0, 0);
   }
   return out;
 }
@@ -231,31 +239,17 @@ Tensor conv2d_weight(const Tensor& x, const Tensor& gy, const Shape& weight_shap
   return out;
 }
 
-}  // namespace fastgrad
-
-namespace fastgrad {
-
 Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& b,
                     const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
                     const std::vector<int64_t>& dilation, int64_t groups, bool relu) {
   const char* op = "conv2d_fused";
-  const Params p = parse(op, stride, padding, dilation, groups);
-  check_float_pair(op, x, w);
-  const Shape& xs = x->shape();
-  const Shape& ws = w->shape();
-  FG_CHECK(xs.size() == 4 && ws.size() == 4, op, ": expected a 4-D input (N, C, H, W) and a 4-D ",
-           "weight (O, C/groups, KH, KW), got shapes ", xs, " and ", ws);
+  const auto [p, geo] = forward_plan(op, x, w, stride, padding, dilation, groups);
   if (b) {
     check_float_pair(op, x, b);
-    FG_CHECK(b->shape().size() == 1 && b->shape()[0] == ws[0], op, ": bias of shape ", b->shape(),
-             " does not match weight of shape ", ws, " (expected (", ws[0], ",))");
+    FG_CHECK(b->shape().size() == 1 && b->shape()[0] == geo.O, op, ": bias of shape ", b->shape(),
+             " does not match weight of shape ", w->shape(), " (expected (", geo.O, ",))");
   }
-  const int64_t OH = out_size(xs[2], ws[2], p.sh, p.ph, p.dh);
-  const int64_t OW = out_size(xs[3], ws[3], p.sw, p.pw, p.dw);
-  FG_CHECK(OH > 0 && OW > 0, op, ": input of shape ", xs, " (padded ", xs[2] + 2 * p.ph, "x",
-           xs[3] + 2 * p.pw, ") is smaller than the dilated kernel of weight shape ", ws);
-  const ConvGeom geo = geometry(op, xs, ws, p, OH, OW);
-  Tensor out = empty({xs[0], ws[0], OH, OW}, x->dtype());
+  Tensor out = empty({geo.N, geo.O, geo.OH, geo.OW}, x->dtype());
   const Tensor xc = dense(x), wc = dense(w);
   const Tensor bc = b ? dense(b) : Tensor();
   FG_DISPATCH_FLOAT(x->dtype(), op, T,
@@ -268,7 +262,7 @@ Tensor conv2d_fused(const Tensor& x, const Tensor& w, const Tensor& b,
     // the output only for the ReLU mask: conv + bias alone keeps no output alive (a following
     // relu saves its own bits, and the output can be freed as with the unfused ops)
     if (relu) n->save(out, true);
-    save_params(*n, p, xs[2], xs[3], relu ? 1 : 0, 0);
+    save_params(*n, p, geo.H, geo.W, relu ? 1 : 0, 0);
   }
   return out;
 }
