@@ -5,7 +5,6 @@ backends: in-place checks, double backward, retain_graph, hooks, viz, no leaks."
 
 from __future__ import annotations
 
-import gc
 import json
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import sys
 import fastgrad
 import pytest
 from fastgrad import _backend
-from process_stats import sanitized
+from process_stats import live_objects, sanitized
 
 # Measured in a fresh process so the peak (VmHWM) is this chain's: the graph of the forward pass
 # (counted by glibc itself, mallinfo2: deterministic), then the peak of the whole process,
@@ -79,18 +78,8 @@ def test_scalar_chain_bytes_per_op(dtype: str) -> None:
     assert m["peak"] < 520, m
 
 
-def _live(backend: str) -> tuple[int, int]:
-    gc.collect()
-    if backend == "cpp":
-        return tuple(_backend._BACKENDS["cpp"].live_counts())
-    from fastgrad.reference.tape import Node, RTensor
-
-    kinds = [type(o) for o in gc.get_objects()]  # type(), not isinstance: no __class__ lookups
-    return (sum(issubclass(k, RTensor) for k in kinds), sum(issubclass(k, Node) for k in kinds))
-
-
 def test_scalar_chain_frees_everything(backend: str) -> None:
-    base = _live(backend)
+    base = live_objects(backend)
     x = fastgrad.tensor(0.5, dtype=fastgrad.float64, requires_grad=True)
     y = x
     for _ in range(2000):
@@ -98,7 +87,7 @@ def test_scalar_chain_frees_everything(backend: str) -> None:
     y.backward()
     assert x.grad is not None
     del x, y
-    assert _live(backend) == base
+    assert live_objects(backend) == base
 
 
 def test_inplace_change_of_saved_scalar_is_refused(backend: str) -> None:
@@ -159,14 +148,14 @@ def test_retain_graph_and_hooks_on_scalar_chain(backend: str) -> None:
 def test_deep_scalar_chain_destroys_without_recursion(backend: str) -> None:
     if backend == "python":
         pytest.skip("the reference backend's chain is slow; the C++ one is the one at risk")
-    base = _live(backend)
+    base = live_objects(backend)
     x = fastgrad.tensor(1.0, dtype=fastgrad.float32, requires_grad=True)
     y = x
     for _ in range(300_000):
         y = y * 1.0
     del y  # no backward: the graph (nodes holding storages) dies here, one node at a time
     del x
-    assert _live(backend) == base
+    assert live_objects(backend) == base
 
 
 def test_deep_tensor_chain_destroys_without_recursion(backend: str) -> None:
@@ -174,11 +163,11 @@ def test_deep_tensor_chain_destroys_without_recursion(backend: str) -> None:
     # input's grad_fn both hold the previous node; dropping the chain unrun used to recurse.
     if backend == "python":
         pytest.skip("the reference backend's chain is slow; the C++ one is the one at risk")
-    base = _live(backend)
+    base = live_objects(backend)
     x = fastgrad.ones(1, requires_grad=True)
     w = fastgrad.ones(1)
     y = x
     for _ in range(200_000):
         y = y * w
     del y, x, w
-    assert _live(backend) == base
+    assert live_objects(backend) == base

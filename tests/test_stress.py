@@ -6,7 +6,6 @@ op-level versions of the last two.)"""
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import subprocess
@@ -18,8 +17,8 @@ from pathlib import Path
 import fastgrad
 import numpy as np
 import pytest
-from fastgrad import _backend, nn, optim
-from process_stats import rss, sanitized
+from fastgrad import nn, optim
+from process_stats import live_objects, rss, sanitized
 
 
 @pytest.fixture(autouse=True)
@@ -78,26 +77,15 @@ class Trainer:
         return [p.detach().numpy().copy() for p in self.model.parameters()]
 
 
-def _live(backend: str) -> tuple[int, int]:
-    """(tensors, graph nodes) alive: C++ counters, or the reference backend's objects."""
-    gc.collect()
-    if backend == "cpp":
-        return tuple(_backend._BACKENDS["cpp"].live_counts())
-    from fastgrad.reference.tape import Node, RTensor
-
-    kinds = [type(o) for o in gc.get_objects()]  # type(), not isinstance: no __class__ lookups
-    return (sum(issubclass(k, RTensor) for k in kinds), sum(issubclass(k, Node) for k in kinds))
-
-
 def test_long_run_memory_is_flat(backend: str) -> None:
     # 10,000 steps of the demo model on C++, 1,000 on the slower Python backend; 2,000 in a
     # sanitizer build, where only the live counts are checked and a step is 5x slower.
     steps = 1_000 if backend == "python" else 2_000 if sanitized() else 10_000
     t = Trainer(0)
     first = t.run(500)  # warm-up: caches, optimizer state and allocator arenas fill up
-    live0, rss0 = _live(backend), rss()
+    live0, rss0 = live_objects(backend), rss()
     last = t.run(steps - 500)
-    live1, rss1 = _live(backend), rss()
+    live1, rss1 = live_objects(backend), rss()
     assert live1 == live0  # no tensor or node outlives its step
     grown = rss1 - rss0
     if not sanitized():  # ASan holds freed blocks in its quarantine (up to 256 MiB) by design
@@ -109,17 +97,17 @@ def test_graph_of_a_training_step_is_freed(backend: str) -> None:
     t = Trainer(1)
     t.run(3)
     t.opt.zero_grad()  # gradients go (set to None); momentum buffers stay
-    base = _live(backend)
+    base = live_objects(backend)
     xb = fastgrad.from_numpy(t.x[:32])
     loss = t.loss_fn(t.model(xb), fastgrad.from_numpy(t.y[:32]))
     node = weakref.ref(loss.grad_fn) if backend == "python" else None
-    during = _live(backend)
+    during = live_objects(backend)
     assert during[1] >= base[1] + 4  # linear, relu, linear, loss nodes at least
     loss.backward(retain_graph=True)  # saved tensors are kept while the graph is referenced
-    assert _live(backend)[1] == during[1]
+    assert live_objects(backend)[1] == during[1]
     del loss, xb
     t.opt.zero_grad()  # drops the gradients created by backward
-    assert _live(backend) == base
+    assert live_objects(backend) == base
     if node is not None:
         assert node() is None
 
@@ -176,7 +164,7 @@ def test_graphs_built_on_one_thread_run_and_die_on_another(backend: str) -> None
         leaves, out = _scalar_graph(seed)
         out.backward()
         want.append([float(out), *(float(p.grad) for p in leaves)])
-    base = _live(backend)
+    base = live_objects(backend)
     made: list = []
     got: list = []
     errors: list[BaseException] = []
@@ -203,7 +191,7 @@ def test_graphs_built_on_one_thread_run_and_die_on_another(backend: str) -> None
         th.join()
     assert not errors, errors
     assert got == want
-    assert _live(backend) == base
+    assert live_objects(backend) == base
 
 
 # Large enough for the parallel paths: (512, 512) @ (512, 2048) is 2^30 flops, past the gemm
