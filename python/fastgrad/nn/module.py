@@ -480,7 +480,10 @@ class Module:
 
 def _clear_grad(p: Tensor, set_to_none: bool) -> None:
     if set_to_none:
-        p.grad = None
+        if type(p) is Parameter or type(p) is Tensor:  # their grad setter only sets the handle's
+            p._impl.grad = None
+        else:
+            p.grad = None
         return
     g = p.grad
     if g is None:

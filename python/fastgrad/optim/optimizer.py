@@ -11,11 +11,10 @@ from typing import Any, Callable
 import numpy as np
 
 from fastgrad.autograd import enable_grad
-from fastgrad.nn.module import Parameter, _clear_grad
+from fastgrad.nn.module import _clear_grad
 from fastgrad.tensor import Tensor, _wrap
 
 _REQUIRED = object()
-_PLAIN = (Tensor, Parameter)  # h1-nnfast: types whose grad setter just sets the handle's
 
 
 class Optimizer:
@@ -84,12 +83,8 @@ class Optimizer:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clears every parameter's ``.grad``: to None (default), or to zeros in place."""
-        for g in self.param_groups:
-            for p in g["params"]:
-                if set_to_none and type(p) in _PLAIN:  # h1-nnfast: the handle directly
-                    p._impl.grad = None
-                else:
-                    _clear_grad(p, set_to_none)
+        for p in self._params():
+            _clear_grad(p, set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns closure() if given."""
