@@ -90,7 +90,14 @@ class Optimizer:
         """One update of every parameter that has a gradient; returns closure() if given."""
         loss = self._closure(closure)
         for g in self.param_groups:
-            params = [p for p in g["params"] if p._impl.grad is not None]
+            params = g["params"]
+            if not params:
+                continue
+            b = params[0]._b
+            if all(p._b is b and p._impl.grad is not None for p in params):  # the usual case
+                self._update(b, params, g)
+                continue
+            params = [p for p in params if p._impl.grad is not None]
             for b, ps in _by_backend(params).values():
                 self._update(b, ps, g)
         return loss

@@ -4,9 +4,9 @@ backend's fused in-place kernel ``sgd_step_`` over all parameters of a group."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Callable
+from typing import Any
 
-from fastgrad.optim.optimizer import Optimizer, _by_backend, _new_buffer
+from fastgrad.optim.optimizer import Optimizer, _new_buffer
 
 
 class SGD(Optimizer):
@@ -62,42 +62,3 @@ class SGD(Optimizer):
             if pairs:
                 b.sgd_step_([p._impl for p, _ in pairs], [p._impl.grad for p, _ in pairs],
                             [buf._impl for _, buf in pairs], *args, first)
-
-    # --- h1-nnfast: one backend call per group, no regrouping (issue 19) -----------------------
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """One update of every parameter that has a gradient; returns closure() if given.
-
-        The common case (every parameter of a group has a gradient, all on one backend, and
-        momentum buffers already made) is one ``sgd_step_`` call built straight from the group;
-        hyperparameters are read from the group on every step (schedulers change them).
-        """
-        loss = self._closure(closure)
-        state = self.state
-        fused = type(self)._update is SGD._update  # a subclass's own _update is always called
-        for g in self.param_groups:
-            params = g["params"]
-            if not params:
-                continue
-            b = params[0]._b
-            impls = [p._impl for p in params if p._b is b]
-            grads = [i.grad for i in impls]
-            if fused and len(impls) == len(params) and None not in grads:
-                args = (float(g["lr"]), float(g["momentum"]), float(g["dampening"]),
-                        bool(g["nesterov"]), float(g["weight_decay"]), bool(g["maximize"]))
-                if g["momentum"] == 0:
-                    b.sgd_step_(impls, grads, [], *args, False)
-                    continue
-                bufs = []
-                for p in params:
-                    st = state.get(p)
-                    buf = None if st is None else st.get("momentum_buffer")
-                    if buf is None:
-                        break
-                    bufs.append(buf._impl)
-                else:
-                    b.sgd_step_(impls, grads, bufs, *args, False)
-                    continue
-            ps = [p for p in params if p._impl.grad is not None]  # the general path
-            for bk, group in _by_backend(ps).values():
-                self._update(bk, group, g)
-        return loss
