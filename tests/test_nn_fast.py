@@ -56,6 +56,19 @@ def test_linear_primitive_strided_operands(backend: str, rng: np.random.Generato
     np.testing.assert_allclose(y.detach().numpy(), xa.T @ wa, rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linear_bitwise_as_matmul_then_bias(backend: str, rng: np.random.Generator,
+                                            dtype: str) -> None:
+    # the bias is added after the product (the GEMM's epilogue), as `x @ w.T + b` adds it; a
+    # K of 700 spans several k blocks, where adding it first would round differently
+    for m, k, n in ((32, 64, 128), (5, 700, 9), (1, 3, 1)):
+        x, w, b = (fastgrad.tensor(rng.standard_normal(s).astype(dtype))
+                   for s in ((m, k), (n, k), (n,)))
+        np.testing.assert_array_equal(F.linear(x, w, b).numpy(), (x @ w.T + b).numpy())
+        bs = fastgrad.tensor(rng.standard_normal(2 * n).astype(dtype))[::2]  # strided bias
+        np.testing.assert_array_equal(F.linear(x, w, bs).numpy(), (x @ w.T + bs).numpy())
+
+
 def test_linear_skips_grads_not_needed(backend: str, rng: np.random.Generator) -> None:
     x = t64(rng.standard_normal((2, 3)), grad=False)
     w, b = t64(rng.standard_normal((4, 3))), t64(rng.standard_normal(4), grad=False)

@@ -172,28 +172,22 @@ static GradList matmul_rule(FnNode& n, const Grads& g) {
 // --- h1-nnfast: linear, x @ w^T + b as one node (issue 19) --------------------------------------
 namespace {
 
-// out (M, N) = bias broadcast over the rows (b read with stride bs), or zeros' place: nothing.
+// out (M, N) = x @ w^T, + b[j] (b contiguous, or null) as the GEMM's epilogue: the same sum, then
+// the same addition, as a matmul followed by a bias add (bitwise).
 template <class T>
 void linear_forward(int64_t M, int64_t N, int64_t K, const Tensor& x, const Tensor& w,
                     const Tensor& b, const Tensor& out) {
-  T* pc = out->data<T>();
-  T beta = T(0);
-  if (b) {
-    const T* pb = b->data<T>();
-    const int64_t bs = b->strides()[0];
-    for (int64_t j = 0; j < N; ++j) pc[j] = pb[j * bs];
-    for (int64_t i = 1; i < M; ++i) std::copy(pc, pc + N, pc + i * N);
-    beta = T(1);
-  }
+  GemmEpilogue<T> ep;
+  ep.col_bias = b ? b->data<T>() : nullptr;
   // B = w^T (K, N): its row stride is w's column stride and vice versa (read in place).
-  gemm(M, N, K, x->data<T>(), x->strides()[0], x->strides()[1], w->data<T>(), w->strides()[1],
-       w->strides()[0], beta, pc, N, 1);
+  gemm_ex(M, N, K, x->data<T>(), x->strides()[0], x->strides()[1], w->data<T>(), w->strides()[1],
+          w->strides()[0], T(0), out->data<T>(), N, 1, ep, nullptr);
 }
 
 }  // namespace
 
 static GradList linear_rule(FnNode& n, const Grads& g);
-// x (M, K), w (N, K), b (N,) or null -> (M, N) = x @ w^T + b: one GEMM whose C starts as the bias.
+// x (M, K), w (N, K), b (N,) or null -> (M, N) = x @ w^T + b: one GEMM adding the bias as it stores.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
   FG_TYPE_CHECK(x->dtype() == w->dtype() && (!b || b->dtype() == x->dtype()),
                 "linear: dtypes of input ", dtype_name(x->dtype()), " and weight ",
@@ -207,7 +201,14 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
            b ? b->shape() : Shape{}, " does not match weight of shape ", w->shape());
   Tensor out = empty({M, N}, x->dtype());
   const Tensor gx = gemm_operand(x), gw = gemm_operand(w);
-  FG_DISPATCH_FLOAT(x->dtype(), "linear", T, linear_forward<T>(M, N, K, gx, gw, b, out));
+  Tensor bc;
+  if (b && b->is_contiguous()) {
+    bc = b;
+  } else if (b) {
+    AutoGradMode no_grad(false);
+    bc = contiguous(b);
+  }
+  FG_DISPATCH_FLOAT(x->dtype(), "linear", T, linear_forward<T>(M, N, K, gx, gw, bc, out));
   if (auto n = b ? make_fn_node("LinearBackward", linear_rule, {x, w, b}, {out})
                  : make_fn_node("LinearBackward", linear_rule, {x, w}, {out})) {
     n->save(n->needs_input_grad(1) ? x : nullptr);
